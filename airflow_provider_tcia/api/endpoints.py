@@ -1,0 +1,246 @@
+"""The one table of TCIA's endpoints.
+
+Everything that knows about an endpoint reads it from here: the hook's methods and its validation, the
+operators' templated fields, the emulator's routing and validation, ``/metadata`` and the docs. Adding an
+endpoint is one entry.
+
+Names: each endpoint is keyed by its name in the seed API (the key-based query API, v2), e.g. ``getSeries``;
+each parameter has a Python name (``series_instance_uid``) and the seed's spelling (``SeriesInstanceUID``).
+How the current API (NBIA) spells them differently is recorded on the entry too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from airflow_provider_tcia.exceptions import TciaBadRequestError
+
+#: The formats of the seed API's metadata endpoints; JSON is the default.
+FORMATS = ("json", "csv", "xml", "html")
+
+Kind = Literal["query", "download"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One query parameter."""
+
+    name: str
+    """Python name, snake_case (``series_instance_uid``)."""
+    api_name: str
+    """The seed API's spelling (``SeriesInstanceUID``)."""
+    required: bool = False
+    is_date: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint of the seed API and how the current API (NBIA) differs for it."""
+
+    name: str
+    """The seed's name, as in ``/services/v2/TCIA/query/<name>``."""
+    method: str
+    """The hook method's name."""
+    description: str
+    params: tuple[Param, ...]
+    result: str
+    """What a row is (``Series``, ``Patient`` …); the ``Result.Name`` of ``/metadata``."""
+    attributes: tuple[str, ...]
+    """The seed's row fields, in order (for downloads: empty)."""
+    kind: Kind = "query"
+    resource: str = "TCIA"
+    """The seed's resource: ``TCIA`` or ``SharedList``."""
+    nbia_name: str | None = None
+    """NBIA's name where it differs (``getPatientByCollectionAndModality``)."""
+    nbia_version: str = "v4"
+    """The NBIA version that serves it (``v1`` for what v4 lacks)."""
+    nbia_param_names: Mapping[str, str] = field(default_factory=dict)
+    """NBIA's spelling of a parameter where it differs, by Python name (dates are the generations' job)."""
+    nbia_formats: bool = True
+    """False where NBIA ignores ``format`` and always answers JSON."""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.required)
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if name in (p.name, p.api_name):
+                return p
+        raise TciaBadRequestError(
+            f"{self.name} has no parameter {name!r}; it takes: {', '.join(p.name for p in self.params) or 'none'}"
+        )
+
+    def check_params(self, given: Mapping[str, object]) -> dict[str, object]:
+        """The given parameters keyed by Python name, without ``None``; raises on an unknown parameter or a
+        missing required one, before anything is sent."""
+        out: dict[str, object] = {}
+        for key, value in given.items():
+            p = self.param(key)
+            if value is None:
+                continue
+            if isinstance(value, str) and not value.strip():
+                raise TciaBadRequestError(f"{self.name}: {p.name} is empty; give a value or leave it out")
+            out[p.name] = value
+        missing = [p.name for p in self.required if p.name not in out]
+        if missing:
+            raise TciaBadRequestError(f"{self.name} needs {', '.join(missing)}; nothing was sent")
+        return out
+
+    def metadata(self) -> dict:
+        """This endpoint's ``/metadata`` document, in the seed's shape."""
+        return {
+            "QueryName": self.name,
+            "Description": self.description,
+            "Parameters": [
+                {"Name": p.api_name, "Description": p.description, "Required": p.required}
+                for p in self.params
+            ],
+            "Result": {
+                "Name": self.result,
+                "Description": f"{self.result} rows",
+                "Attributes": [
+                    {"Name": a, "Description": ATTRIBUTES[a][0], "DICOM": ATTRIBUTES[a][1]}
+                    for a in self.attributes
+                ],
+            },
+        }
+
+
+def _p(name: str, api_name: str, description: str, required: bool = False, is_date: bool = False) -> Param:
+    return Param(name, api_name, required=required, is_date=is_date, description=description)
+
+
+COLLECTION = _p("collection", "Collection", "A collection name, e.g. TCGA-GBM")
+MODALITY = _p("modality", "Modality", "A DICOM modality, e.g. MR")
+BODY_PART = _p("body_part_examined", "BodyPartExamined", "A DICOM body part, e.g. BRAIN")
+MANUFACTURER = _p("manufacturer", "Manufacturer", "Equipment manufacturer")
+MODEL = _p("manufacturer_model_name", "ManufacturerModelName", "Equipment model")
+PATIENT = _p("patient_id", "PatientID", "A patient ID")
+STUDY = _p("study_instance_uid", "StudyInstanceUID", "A study's StudyInstanceUID")
+SERIES = _p("series_instance_uid", "SeriesInstanceUID", "A series' SeriesInstanceUID")
+SERIES_R = _p("series_instance_uid", "SeriesInstanceUID", "A series' SeriesInstanceUID", required=True)
+DATE_R = _p("date", "Date", "Only what was added after this date (YYYY-MM-DD)", required=True, is_date=True)
+
+
+def _required(p: Param) -> Param:
+    return Param(p.name, p.api_name, required=True, is_date=p.is_date, description=p.description)
+
+
+#: (description, DICOM tag) of every row field the seed returns.
+ATTRIBUTES: dict[str, tuple[str, str]] = {
+    "Collection": ("Collection name", ""),
+    "Modality": ("Modality", "(0008,0060)"),
+    "BodyPartExamined": ("Body part examined", "(0018,0015)"),
+    "Manufacturer": ("Manufacturer", "(0008,0070)"),
+    "ManufacturerModelName": ("Manufacturer's model name", "(0008,1090)"),
+    "PatientID": ("Patient ID", "(0010,0020)"),
+    "PatientName": ("Patient's name", "(0010,0010)"),
+    "PatientBirthDate": ("Patient's birth date", "(0010,0030)"),
+    "PatientSex": ("Patient's sex", "(0010,0040)"),
+    "EthnicGroup": ("Ethnic group", "(0010,2160)"),
+    "PatientAge": ("Patient's age", "(0010,1010)"),
+    "StudyInstanceUID": ("Study instance UID", "(0020,000D)"),
+    "StudyDate": ("Study date", "(0008,0020)"),
+    "StudyDescription": ("Study description", "(0008,1030)"),
+    "AdmittingDiagnosesDescription": ("Admitting diagnoses description", "(0008,1080)"),
+    "StudyID": ("Study ID", "(0020,0010)"),
+    "SeriesCount": ("Number of series in the study", ""),
+    "SeriesInstanceUID": ("Series instance UID", "(0020,000E)"),
+    "ProtocolName": ("Protocol name", "(0018,1030)"),
+    "SeriesDate": ("Series date", "(0008,0021)"),
+    "SeriesDescription": ("Series description", "(0008,103E)"),
+    "SeriesNumber": ("Series number", "(0020,0011)"),
+    "AnnotationsFlag": ("Whether the series has annotations", ""),
+    "SoftwareVersions": ("Software versions", "(0018,1020)"),
+    "ImageCount": ("Number of images in the series", ""),
+    "TotalSizeInBytes": ("Total size of the series' files in bytes", ""),
+    "ObjectCount": ("Number of files in the series", ""),
+    "SOPInstanceUID": ("SOP instance UID", "(0008,0018)"),
+}
+
+PATIENT_ATTRS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "EthnicGroup", "Collection")
+STUDY_ATTRS = (
+    "StudyInstanceUID", "StudyDate", "StudyDescription", "AdmittingDiagnosesDescription", "StudyID",
+    "PatientAge", "PatientID", "PatientName", "PatientBirthDate", "PatientSex", "EthnicGroup", "Collection",
+    "SeriesCount",
+)  # fmt: skip
+SERIES_ATTRS = (
+    "SeriesInstanceUID", "StudyInstanceUID", "Modality", "ProtocolName", "SeriesDate", "SeriesDescription",
+    "BodyPartExamined", "SeriesNumber", "AnnotationsFlag", "Collection", "PatientID", "Manufacturer",
+    "ManufacturerModelName", "SoftwareVersions", "ImageCount",
+)  # fmt: skip
+
+ENDPOINTS: dict[str, Endpoint] = {
+    e.name: e
+    for e in (
+        Endpoint("getCollectionValues", "get_collection_values", "Set of all collection names",
+                 (), "Collection", ("Collection",)),
+        Endpoint("getModalityValues", "get_modality_values", "Set of all modality values",
+                 (COLLECTION, BODY_PART), "Modality", ("Modality",)),
+        Endpoint("getBodyPartValues", "get_body_part_values", "Set of all body part values",
+                 (COLLECTION, MODALITY), "BodyPartExamined", ("BodyPartExamined",)),
+        Endpoint("getManufacturerValues", "get_manufacturer_values", "Set of all manufacturer values",
+                 (COLLECTION, MODALITY, BODY_PART), "Manufacturer", ("Manufacturer",)),
+        Endpoint("getPatient", "get_patient", "Set of patient objects",
+                 (COLLECTION,), "Patient", PATIENT_ATTRS),
+        Endpoint("PatientsByModality", "patients_by_modality",
+                 "Set of patient objects with at least one series of a modality",
+                 (_required(COLLECTION), _required(MODALITY)), "Patient", PATIENT_ATTRS,
+                 nbia_name="getPatientByCollectionAndModality"),
+        Endpoint("getPatientStudy", "get_patient_study", "Set of patient-study objects",
+                 (COLLECTION, PATIENT, STUDY), "PatientStudy", STUDY_ATTRS),
+        Endpoint("getSeries", "get_series", "Set of series objects",
+                 (COLLECTION, PATIENT, STUDY, MODALITY, SERIES, BODY_PART, MODEL, MANUFACTURER),
+                 "Series", SERIES_ATTRS),
+        Endpoint("getSeriesSize", "get_series_size", "Total byte size and object count of a series",
+                 (SERIES_R,), "SeriesSize", ("TotalSizeInBytes", "ObjectCount")),
+        Endpoint("getSOPInstanceUIDs", "get_sop_instance_uids", "Set of SOP instance UIDs of a series",
+                 (SERIES_R,), "SOPInstanceUID", ("SOPInstanceUID",)),
+        Endpoint("NewPatientsInCollection", "new_patients_in_collection",
+                 "Set of patient objects added to a collection after a date",
+                 (_required(COLLECTION), DATE_R), "Patient", PATIENT_ATTRS),
+        Endpoint("NewStudiesInPatientCollection", "new_studies_in_patient_collection",
+                 "Set of patient-study objects added to a collection (or a patient of it) after a date",
+                 (_required(COLLECTION), DATE_R, PATIENT), "PatientStudy", STUDY_ATTRS),
+        Endpoint("ContentsByName", "get_shared_list", "Set of series objects in a shared list",
+                 (_p("name", "name", "The shared list's name", required=True),), "Series", SERIES_ATTRS,
+                 resource="SharedList", nbia_name="getContentsByName", nbia_version="v1", nbia_formats=False,
+                 aliases=("getSharedList", "getContentsByName")),
+        Endpoint("getImage", "stream_image", "A zip of every DICOM file of a series",
+                 (SERIES_R,), "Zip", (), kind="download"),
+        Endpoint("getSingleImage", "stream_single_image", "One DICOM file",
+                 (SERIES_R, _p("sop_instance_uid", "SOPInstanceUID", "A SOPInstanceUID", required=True)),
+                 "DICOM", (), kind="download"),
+    )
+}  # fmt: skip
+
+# getPatient filters by `PatientId` on NBIA; its rows say `PatientId` too (see api.generations).
+_ALIASES = {alias: e for e in ENDPOINTS.values() for alias in (*e.aliases, e.method)} | {
+    e.nbia_name: e for e in ENDPOINTS.values() if e.nbia_name
+}
+
+QUERY_ENDPOINTS = tuple(e for e in ENDPOINTS.values() if e.kind == "query")
+
+
+def get_endpoint(name: str) -> Endpoint:
+    """The endpoint called ``name`` (seed name, NBIA name, or hook method name); a clear error otherwise."""
+    if not isinstance(name, str):
+        raise TciaBadRequestError(f"endpoint must be a name, not {name!r}")
+    found = ENDPOINTS.get(name) or _ALIASES.get(name)
+    if found is None:
+        raise TciaBadRequestError(
+            f"unknown TCIA endpoint {name!r}; known endpoints: {', '.join(ENDPOINTS)}"
+        )
+    return found
+
+
+def check_format(fmt: object) -> str:
+    """``fmt`` lower-cased if it is one of :data:`FORMATS`; a clear error otherwise."""
+    if isinstance(fmt, str) and fmt.lower() in FORMATS:
+        return fmt.lower()
+    raise TciaBadRequestError(f"format={fmt!r} is not one of {', '.join(FORMATS)}")

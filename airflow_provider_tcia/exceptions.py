@@ -1,0 +1,53 @@
+"""The provider's exceptions: one small family, each message saying what was asked and what came back.
+
+Messages never contain the API key: callers build them from redacted URLs
+(:func:`airflow_provider_tcia.api.redact.redact_url`) and the first bytes of the body.
+"""
+
+from __future__ import annotations
+
+#: How much of a response body an error message quotes.
+BODY_EXCERPT = 300
+
+
+class TciaError(Exception):
+    """Base class of every error raised by this provider.
+
+    Deliberately free of Airflow imports: the API core and the bundled emulator use it without Airflow.
+    """
+
+
+class TciaConfigurationError(TciaError, ValueError):
+    """The ``tcia`` connection is unusable (unknown ``environment`` or ``api``, bad ``timeout`` …)."""
+
+
+class TciaBadRequestError(TciaError, ValueError):
+    """The request is wrong: rejected by us before sending (missing parameter, bad date, unknown endpoint
+    or format) or by the server with HTTP 400/422. Never retried."""
+
+
+class TciaAuthError(TciaError):
+    """The server refused the credentials (HTTP 401/403). Never retried."""
+
+
+class TciaNotFoundError(TciaError):
+    """The server answered 404 (an unknown endpoint or series). Never retried."""
+
+
+class TciaServerError(TciaError):
+    """The server failed (5xx, 429, connection error or timeout) and retries were exhausted."""
+
+
+class TciaCorruptPayloadError(TciaError):
+    """The server answered 200 but the payload is not what was asked for: an HTML error page, a body
+    that is not JSON, a truncated or corrupt zip, a file count or an MD5 that does not match."""
+
+
+def excerpt(body: bytes | str | None, limit: int = BODY_EXCERPT) -> str:
+    """The start of a response body, printable, for an error message."""
+    if not body:
+        return "<empty body>"
+    if isinstance(body, bytes):
+        body = body[:limit].decode("utf-8", errors="replace")
+    text = " ".join(body[:limit].split())
+    return text + ("…" if len(body) > limit else "")
