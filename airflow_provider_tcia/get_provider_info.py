@@ -28,7 +28,10 @@ def get_provider_info() -> dict:
         "operators": [
             {
                 "integration-name": "The Cancer Imaging Archive (TCIA)",
-                "python-modules": ["airflow_provider_tcia.operators.query", "airflow_provider_tcia.operators.download"],
+                "python-modules": [
+                    "airflow_provider_tcia.operators.query",
+                    "airflow_provider_tcia.operators.download",
+                ],
             }
         ],
         "sensors": [
@@ -60,7 +63,11 @@ def get_provider_info() -> dict:
                     "environment": {
                         "label": "Environment",
                         "description": "production or test (the legacy test server / NBIA stage); nlst: NBIA's NLST host",
-                        "schema": {"type": "string", "enum": ["production", "test", "nlst"], "default": "production"},
+                        "schema": {
+                            "type": "string",
+                            "enum": ["production", "test", "nlst"],
+                            "default": "production",
+                        },
                     },
                     "api": {
                         "label": "API generation",

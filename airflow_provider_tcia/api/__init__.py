@@ -3,8 +3,21 @@
 Shared by the hook (sync and async) and the bundled emulator.
 """
 
-from airflow_provider_tcia.api.endpoints import ENDPOINTS, FORMATS, QUERY_ENDPOINTS, Endpoint, Param, get_endpoint
-from airflow_provider_tcia.api.generations import ApiGeneration, ApiRequest, LegacyApi, NbiaApi, get_generation
+from airflow_provider_tcia.api.endpoints import (
+    ENDPOINTS,
+    FORMATS,
+    QUERY_ENDPOINTS,
+    Endpoint,
+    Param,
+    get_endpoint,
+)
+from airflow_provider_tcia.api.generations import (
+    ApiGeneration,
+    ApiRequest,
+    LegacyApi,
+    NbiaApi,
+    get_generation,
+)
 
 __all__ = [
     "ENDPOINTS",

@@ -24,8 +24,7 @@ def parse_date(value: object, *, param: str = "date") -> dt.date:
             parsed = pendulum.parse(text, strict=True)
         except Exception as err:
             raise TciaBadRequestError(
-                f"{param}={value!r} is not a date: give a date, a datetime or an ISO-8601 string "
-                "such as '2024-01-31'"
+                f"{param}={value!r} is not a date: give a date, a datetime or an ISO-8601 string such as '2024-01-31'"
             ) from err
         if isinstance(parsed, dt.datetime):
             return parsed.astimezone(dt.UTC).date() if parsed.tzinfo else parsed.date()

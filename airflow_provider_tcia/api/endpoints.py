@@ -97,15 +97,13 @@ class Endpoint:
             "QueryName": self.name,
             "Description": self.description,
             "Parameters": [
-                {"Name": p.api_name, "Description": p.description, "Required": p.required}
-                for p in self.params
+                {"Name": p.api_name, "Description": p.description, "Required": p.required} for p in self.params
             ],
             "Result": {
                 "Name": self.result,
                 "Description": f"{self.result} rows",
                 "Attributes": [
-                    {"Name": a, "Description": ATTRIBUTES[a][0], "DICOM": ATTRIBUTES[a][1]}
-                    for a in self.attributes
+                    {"Name": a, "Description": ATTRIBUTES[a][0], "DICOM": ATTRIBUTES[a][1]} for a in self.attributes
                 ],
             },
         }
@@ -233,9 +231,7 @@ def get_endpoint(name: str) -> Endpoint:
         raise TciaBadRequestError(f"endpoint must be a name, not {name!r}")
     found = ENDPOINTS.get(name) or _ALIASES.get(name)
     if found is None:
-        raise TciaBadRequestError(
-            f"unknown TCIA endpoint {name!r}; known endpoints: {', '.join(ENDPOINTS)}"
-        )
+        raise TciaBadRequestError(f"unknown TCIA endpoint {name!r}; known endpoints: {', '.join(ENDPOINTS)}")
     return found
 
 

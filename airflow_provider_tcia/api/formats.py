@@ -68,11 +68,9 @@ def iter_xml(rows: Iterable[Row], columns: Sequence[str]) -> Iterator[str]:
 
 
 def iter_html(rows: Iterable[Row], columns: Sequence[str]) -> Iterator[str]:
-    yield "<P ALIGN='center'><TABLE BORDER=1><TR>" + "".join(f"<TH>{escape(c)}</TH>" for c in columns) + "</TR>"
+    yield ("<P ALIGN='center'><TABLE BORDER=1><TR>" + "".join(f"<TH>{escape(c)}</TH>" for c in columns) + "</TR>")
     for row in rows:
-        cells = (
-            "&nbsp;" if row.get(c) is None else escape(_cell(row.get(c)), quote=False) for c in columns
-        )
+        cells = ("&nbsp;" if row.get(c) is None else escape(_cell(row.get(c)), quote=False) for c in columns)
         yield "<TR>" + "".join(f"<TD>{cell}</TD>" for cell in cells) + "</TR>"
     yield "</TABLE></P>"
 

@@ -15,6 +15,7 @@ objects, so the two can never disagree about the wire format.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -126,10 +127,8 @@ class ApiGeneration:
         for key in INTEGER_FIELDS:
             value = out.get(key)
             if isinstance(value, str | float) and value != "":
-                try:
+                with contextlib.suppress(ValueError):
                     out[key] = int(float(value))
-                except ValueError:
-                    pass
         return out
 
     def metadata_path(self, endpoint: Endpoint) -> str | None:

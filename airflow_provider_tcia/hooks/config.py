@@ -1,0 +1,159 @@
+"""The ``tcia`` connection, read into a validated configuration.
+
+Pure: no I/O, so the sync and the async side of the hook build it the same way from the connection's
+fields, and every mistake in the connection is reported before any request is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from airflow_provider_tcia.api.generations import ApiGeneration, get_generation
+from airflow_provider_tcia.api.retry import RetryPolicy
+from airflow_provider_tcia.exceptions import TciaConfigurationError
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 120.0
+DEFAULT_MAX_RETRIES = 5
+KNOWN_EXTRAS = frozenset(
+    {
+        "environment",
+        "api",
+        "api_version",
+        "timeout",
+        "max_retries",
+        "retry_backoff",
+        "verify",
+        "proxies",
+        "api_key_in",
+    }
+)
+
+
+@dataclass(frozen=True)
+class TciaConfig:
+    """Everything the hook needs from a ``tcia`` connection."""
+
+    base_url: str
+    """The server root, without a trailing slash (``https://services.cancerimagingarchive.net``)."""
+    generation: ApiGeneration
+    environment: str = "production"
+    api_key: str | None = field(default=None, repr=False)
+    api_key_in: str = "header"
+    timeout: tuple[float, float] = (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    verify: bool | str = True
+    proxies: Mapping[str, str] | None = None
+
+    @classmethod
+    def from_connection_fields(
+        cls,
+        *,
+        host: str | None,
+        schema: str | None = None,
+        port: int | None = None,
+        password: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> TciaConfig:
+        """Build from a connection's fields; ``overrides`` (the hook's own arguments) win over extras."""
+        extras = _plain_extras(extra or {})
+        extras.update({k: v for k, v in (overrides or {}).items() if v is not None})
+
+        api = _choice(extras.get("api", "legacy"), "api", ("legacy", "nbia"))
+        generation = get_generation(api, extras.get("api_version") or None)
+        environment = str(extras.get("environment") or "production").strip().lower()
+        default_root = generation.server(environment)  # validates environment even when host overrides it
+
+        api_key_in = _choice(extras.get("api_key_in", "header"), "api_key_in", ("header", "query"))
+        read_timeout = _number(extras.get("timeout"), "timeout", DEFAULT_READ_TIMEOUT, minimum=0.001)
+        max_retries = int(_number(extras.get("max_retries"), "max_retries", DEFAULT_MAX_RETRIES, minimum=0))
+        backoff = _number(extras.get("retry_backoff"), "retry_backoff", 1.0, minimum=0.001)
+        verify = extras.get("verify", True)
+        if isinstance(verify, str) and verify.lower() in ("true", "false"):
+            verify = verify.lower() == "true"
+        proxies = extras.get("proxies")
+        if proxies is not None and not isinstance(proxies, Mapping):
+            raise TciaConfigurationError(
+                f"proxies must be a mapping such as {{'https': 'http://proxy:3128'}}, not {proxies!r}"
+            )
+
+        return cls(
+            base_url=_root(host, schema, port) or default_root,
+            generation=generation,
+            environment=environment,
+            api_key=password or None,
+            api_key_in=api_key_in,
+            timeout=(min(DEFAULT_CONNECT_TIMEOUT, read_timeout), read_timeout),
+            retry=RetryPolicy(max_retries=max_retries, backoff=backoff),
+            verify=verify,
+            proxies=dict(proxies) if proxies else None,
+        )
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def auth(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        """(headers, query parameters) that carry the API key, if any.
+
+        NBIA v4 rejects unknown query parameters with 400, so the key never goes in its query string.
+        """
+        if not self.api_key:
+            return {}, []
+        if self.api_key_in == "query" and self.generation.name == "legacy":
+            return {}, [("api_key", self.api_key)]
+        return {"api_key": self.api_key}, []
+
+
+def _plain_extras(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Extras by plain name; the UI's legacy ``extra__tcia__<name>`` spelling is accepted too."""
+    out: dict[str, Any] = {}
+    for key, value in extra.items():
+        name = key.removeprefix("extra__tcia__")
+        if value in ("", None):
+            continue
+        out[name] = value
+    return out
+
+
+def _choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in allowed:
+        raise TciaConfigurationError(f"the tcia connection's {name}={value!r} is not one of {', '.join(allowed)}")
+    return text
+
+
+def _number(value: Any, name: str, default: float, *, minimum: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TciaConfigurationError(f"the tcia connection's {name}={value!r} is not a number") from None
+    if number < minimum:
+        raise TciaConfigurationError(f"the tcia connection's {name}={value!r} must be at least {minimum}")
+    return number
+
+
+def _root(host: str | None, schema: str | None, port: int | None) -> str | None:
+    """The server root from the connection's host (with or without scheme), schema (as scheme) and port."""
+    if not host or not host.strip():
+        return None
+    host = host.strip().rstrip("/")
+    if "://" in host:
+        parts = urlsplit(host)
+        if port and parts.port is None:
+            host = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{port}"))
+    else:
+        scheme = (schema or "https").strip().lower()
+        if scheme not in ("http", "https"):
+            raise TciaConfigurationError(
+                f"the tcia connection's schema={schema!r} is used as the URL scheme: give http or https"
+            )
+        host = f"{scheme}://{host}"
+        if port:
+            host = f"{host}:{port}"
+    return host

@@ -1,0 +1,461 @@
+"""TciaHook: TCIA's REST APIs (the key-based query API and NBIA) behind one interface."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import httpx
+import requests
+from airflow.sdk import BaseHook
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_tcia.api.endpoints import ENDPOINTS, Endpoint, check_format, get_endpoint
+from airflow_provider_tcia.api.formats import columns_of, iter_rendered
+from airflow_provider_tcia.api.generations import ApiRequest
+from airflow_provider_tcia.api.jsonstream import iter_json_array
+from airflow_provider_tcia.exceptions import TciaBadRequestError
+from airflow_provider_tcia.hooks.config import TciaConfig
+from airflow_provider_tcia.hooks.transport import (
+    Call,
+    TciaIncompleteResponseError,
+    corrupt,
+    error_for_status,
+    exhausted,
+    payload_problem,
+    prepare,
+)
+
+CHUNK = 1 << 20
+_PEEK = 512
+_TRANSIENT_SYNC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+_TRANSIENT_ASYNC = (httpx.TransportError,)
+
+
+@dataclass
+class TciaStream:
+    """An open download: iterate it for the body's chunks; the connection is closed when the ``with`` ends."""
+
+    url: str
+    """The request URL, safe to log (no key)."""
+    headers: dict[str, str]
+    md5_included: bool
+    """Whether the zip carries ``md5hashes.csv`` (NBIA only)."""
+    _chunks: Iterator[bytes]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+
+class TciaHook(BaseHook):
+    """Talks to The Cancer Imaging Archive through a ``tcia`` connection.
+
+    The connection's password is the API key (the legacy API; NBIA needs none). Its extras choose the server:
+    ``environment`` (``production`` or ``test``; ``nlst`` for NBIA's NLST host), ``api`` (``legacy``: the
+    key-based query API, ``/services/<api_version>/TCIA/query``, v2 by default; ``nbia``: TCIA's current
+    API, v4 with v1 where v4 lacks an endpoint), and optionally ``timeout``, ``max_retries``,
+    ``retry_backoff``, ``verify``, ``proxies`` and ``api_key_in`` (``header`` or ``query``). A host (with
+    scheme and port) overrides the server root, e.g. to point at the bundled emulator or a proxy.
+
+    Every endpoint has a method named after it in snake_case (:meth:`get_series`, :meth:`get_patient_study`,
+    …) whose parameters are named after the API's (``collection``, ``patient_id``, ``series_instance_uid``,
+    ``date`` …); :meth:`query` calls any endpoint by name. The same call works on both APIs: names,
+    parameters and date formats are translated and rows normalised to the seed's field names.
+
+    :param tcia_conn_id: the ``tcia`` connection to use.
+    :param timeout: read timeout in seconds, overriding the connection's.
+    :param max_retries: retries on connection errors, timeouts, 429 and 5xx, overriding the connection's.
+    """
+
+    conn_name_attr = "tcia_conn_id"
+    default_conn_name = "tcia_default"
+    conn_type = "tcia"
+    hook_name = "The Cancer Imaging Archive (TCIA)"
+
+    def __init__(
+        self,
+        tcia_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tcia_conn_id = tcia_conn_id
+        self._overrides = {"timeout": timeout, "max_retries": max_retries}
+        self._config: TciaConfig | None = None
+
+    # --- connection ---------------------------------------------------------------------------------
+    @property
+    def config(self) -> TciaConfig:
+        """The validated connection (read once)."""
+        if self._config is None:
+            from airflow.sdk.log import mask_secret
+
+            conn = self.get_connection(self.tcia_conn_id)
+            if conn.password:
+                mask_secret(conn.password)
+            self._config = self._build_config(conn, conn.extra_dejson)
+        return self._config
+
+    async def aconfig(self) -> TciaConfig:
+        """:attr:`config`, read without blocking the event loop (for triggers)."""
+        if self._config is None:
+            from airflow.sdk.log import amask_secret
+
+            conn = await self.aget_connection(self.tcia_conn_id)
+            if conn.password:
+                await amask_secret(conn.password)
+            self._config = self._build_config(conn, await conn.aextra_dejson())
+        return self._config
+
+    def _build_config(self, conn: Any, extra: dict) -> TciaConfig:
+        return TciaConfig.from_connection_fields(
+            host=conn.host,
+            schema=conn.schema,
+            port=conn.port,
+            password=conn.password,
+            extra=extra,
+            overrides=self._overrides,
+        )
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One pooled session per hook (shared by concurrent downloads)."""
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        config = self.config
+        session.verify = config.verify
+        if config.proxies:
+            session.proxies.update(config.proxies)
+        return session
+
+    def get_conn(self) -> requests.Session:
+        return self.session
+
+    def close(self) -> None:
+        if "session" in self.__dict__:
+            self.session.close()
+            del self.__dict__["session"]
+
+    # --- queries ------------------------------------------------------------------------------------
+    def query(self, endpoint: str, *, format: str = "json", **params: Any) -> list[dict[str, Any]] | str:
+        """Call a query endpoint by name (seed or NBIA spelling).
+
+        :param endpoint: e.g. ``getSeries``, ``PatientsByModality`` or ``getPatientByCollectionAndModality``.
+        :param format: ``json`` (the default: rows, normalised to the seed's field names), or ``csv``,
+            ``xml`` or ``html`` (the text the server returned).
+        :param params: the endpoint's parameters by Python name (``collection="TCGA-GBM"``).
+        """
+        fmt = check_format(format)
+        ep, checked = self._checked(endpoint, params)
+        if fmt == "json":
+            return self._with_body_retries(lambda: list(self._iter_rows(ep, checked)))
+        return self._with_body_retries(
+            lambda: b"".join(self._iter_body(ep, checked, fmt)).decode("utf-8", errors="replace")
+        )
+
+    def iter_rows(self, endpoint: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """The rows of a query endpoint, parsed as they stream in: memory does not grow with their number."""
+        ep, checked = self._checked(endpoint, params)
+        return self._iter_rows(ep, checked)
+
+    def iter_text(self, endpoint: str, *, format: str, **params: Any) -> Iterator[bytes]:
+        """The body of a query endpoint in ``format`` (json, csv, xml or html), in chunks, as the server sent
+        it (or rendered by us from its rows where that server cannot produce the format)."""
+        fmt = check_format(format)
+        ep, checked = self._checked(endpoint, params)
+        return self._iter_body(ep, checked, fmt)
+
+    def get_metadata(self, endpoint: str) -> dict[str, Any]:
+        """An endpoint's metadata (QueryName, Description, Parameters, Result with Attributes).
+
+        The legacy API serves it at ``<endpoint>/metadata``; NBIA has no such endpoint, so for it the
+        document is built from the provider's endpoint table in the same shape.
+        """
+        ep = get_endpoint(endpoint)
+        config = self.config
+        path = config.generation.metadata_path(ep)
+        if path is None:
+            return ep.metadata()
+        call = prepare(config, ApiRequest(ep, path, (), None))
+        with self._open(call, expect="json") as chunks:
+            body = b"".join(chunks)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise corrupt(call, f"the metadata is not JSON: {body[:200]!r}") from None
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap request (getCollectionValues), for the UI's Test button."""
+        try:
+            rows = self.query("getCollectionValues")
+        except Exception as err:
+            return False, str(err)
+        config = self.config
+        return True, (
+            f"Connected to {config.base_url} ({config.generation.name} API {config.generation.version}): "
+            f"{len(rows)} collections"
+        )
+
+    def _checked(self, endpoint: str, params: dict[str, Any]) -> tuple[Endpoint, dict[str, Any]]:
+        ep = get_endpoint(endpoint)
+        if ep.kind != "query":
+            raise TciaBadRequestError(f"{ep.name} is a download; use {ep.method}()")
+        checked = ep.check_params(params)
+        # Encode now (dates included) so that bad input fails before anything is sent.
+        self.config.generation.encode(ep, checked)
+        return ep, checked
+
+    def _iter_rows(self, ep: Endpoint, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        config = self.config
+        request = config.generation.query_request(ep, params, "json")
+        call = prepare(config, request)
+        with self._open(call, expect="json") as chunks:
+            count = 0
+            for row in iter_json_array(chunks, what=f"the answer to {call.what}"):
+                if isinstance(row, dict):
+                    count += 1
+                    yield config.generation.normalise_row(row)
+            self.log.info("TCIA %s: %d rows", ep.name, count)
+
+    def _iter_body(self, ep: Endpoint, params: dict[str, Any], fmt: str) -> Iterator[bytes]:
+        config = self.config
+        request = config.generation.query_request(ep, params, fmt)
+        if request.render_locally:
+            rows = list(self._iter_rows(ep, params))
+            for piece in iter_rendered(rows, columns_of(rows, ep.attributes), request.render_locally):
+                yield piece.encode()
+            return
+        call = prepare(config, request)
+        with self._open(call, expect="json" if fmt == "json" else "text") as chunks:
+            yield from chunks
+
+    def _with_body_retries(self, consume):
+        """Run ``consume`` (which reads a whole body), starting over if the body was cut off."""
+        policy = self.config.retry
+        attempt = 0
+        while True:
+            try:
+                return consume()
+            except TciaIncompleteResponseError as err:
+                if not policy.can_retry(attempt):
+                    raise
+                delay = policy.delay(attempt)
+                self.log.warning("%s; reading it again in %.1f s", err, delay)
+                time.sleep(delay)
+                attempt += 1
+
+    # --- downloads ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def stream_image(self, series_instance_uid: str, *, md5: bool = True) -> Iterator[TciaStream]:
+        """Open getImage for a series: a zip of its DICOM files, streamed.
+
+        :param md5: ask for ``md5hashes.csv`` in the zip where the API offers it (NBIA: ``IncludeMD5=Yes`` on
+            v4, getImageWithMD5Hash on v1); the legacy API has none.
+        """
+        with self._stream("getImage", {"series_instance_uid": series_instance_uid}, md5=md5, expect="zip") as s:
+            yield s
+
+    @contextlib.contextmanager
+    def stream_single_image(self, series_instance_uid: str, sop_instance_uid: str) -> Iterator[TciaStream]:
+        """Open getSingleImage: one DICOM file, streamed."""
+        params = {"series_instance_uid": series_instance_uid, "sop_instance_uid": sop_instance_uid}
+        with self._stream("getSingleImage", params, md5=False, expect="dicom") as s:
+            yield s
+
+    @contextlib.contextmanager
+    def _stream(self, endpoint: str, params: dict[str, Any], *, md5: bool, expect: str) -> Iterator[TciaStream]:
+        ep = get_endpoint(endpoint)
+        checked = ep.check_params(params)
+        config = self.config
+        request = config.generation.download_request(ep, checked, md5=md5)
+        call = prepare(config, request)
+        with self._open(call, expect=expect, keep_response=True) as (response, chunks):
+            yield TciaStream(
+                url=call.shown_url,
+                headers=dict(response.headers),
+                md5_included=md5 and config.generation.offers_md5() and ep.name == "getImage",
+                _chunks=chunks,
+            )
+
+    # --- sync transport -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _open(self, call: Call, *, expect: str, keep_response: bool = False):
+        """Send ``call`` with bounded retries; yield the body's chunks (with the response if asked)."""
+        policy = self.config.retry
+        attempt = 0
+        while True:
+            retry_after = None
+            try:
+                response = self.session.get(
+                    call.url,
+                    params=call.params,
+                    headers=call.headers,
+                    timeout=self.config.timeout,
+                    stream=True,
+                )
+            except _TRANSIENT_SYNC as err:
+                failure = f"{type(err).__name__}: {err}"
+            else:
+                status = response.status_code
+                self.log.info("TCIA %s: GET %s → %s", call.request.endpoint.name, call.shown_url, status)
+                if status < 400:
+                    chunks = self._chunks(call, response)
+                    try:
+                        first = next(chunks, b"")
+                    except TciaIncompleteResponseError as err:
+                        response.close()
+                        first, failure = None, str(err)
+                    if first is not None:
+                        problem = payload_problem(call, first, expect=expect)
+                        if problem is None:
+                            body = _prepend(first, chunks)
+                            try:
+                                yield (response, body) if keep_response else body
+                            finally:
+                                response.close()
+                            return
+                        response.close()
+                        failure = problem
+                        if not policy.can_retry(attempt):
+                            raise corrupt(call, problem)
+                else:
+                    head = _head(response)
+                    response.close()
+                    if not policy.retryable_status(status):
+                        raise error_for_status(call, status, head) from None
+                    failure = f"HTTP {status}: {head[:200]!r}"
+                    retry_after = response.headers.get("Retry-After")
+            if not policy.can_retry(attempt):
+                raise exhausted(call, attempt + 1, failure) from None
+            delay = policy.delay(attempt, retry_after)
+            self.log.warning(
+                "TCIA %s: %s; retry %d/%d in %.1f s",
+                call.request.endpoint.name, call.redact(failure), attempt + 1, policy.max_retries, delay,
+            )  # fmt: skip
+            time.sleep(delay)
+            attempt += 1
+
+    @staticmethod
+    def _chunks(call: Call, response: requests.Response) -> Iterator[bytes]:
+        try:
+            for chunk in response.iter_content(CHUNK):
+                if chunk:
+                    yield chunk
+        except (*_TRANSIENT_SYNC, requests.exceptions.ContentDecodingError) as err:
+            raise TciaIncompleteResponseError(
+                f"{call.what}: the connection broke while reading the body ({type(err).__name__}: "
+                f"{call.redact(str(err))}) from {call.shown_url}"
+            ) from None
+
+    # --- async side (triggers) ----------------------------------------------------------------------
+    async def aquery(self, endpoint: str, **params: Any) -> list[dict[str, Any]]:
+        """:meth:`query` (JSON rows) on the event loop, for triggers: the same URLs, parameters,
+        normalisation and retry decisions, over httpx."""
+        config = await self.aconfig()
+        ep, checked = self._checked(endpoint, params)
+        call = prepare(config, config.generation.query_request(ep, checked, "json"))
+        body = await self._aget(call)
+        return [
+            config.generation.normalise_row(row)
+            for row in iter_json_array([body], what=f"the answer to {call.what}")
+            if isinstance(row, dict)
+        ]
+
+    async def _aget(self, call: Call) -> bytes:
+        config = await self.aconfig()
+        policy = config.retry
+        connect, read = config.timeout
+        timeout = httpx.Timeout(read, connect=connect)
+        attempt = 0
+        async with httpx.AsyncClient(timeout=timeout, verify=config.verify, proxy=_proxy(config)) as client:
+            while True:
+                retry_after = None
+                try:
+                    response = await client.get(call.url, params=list(call.params), headers=call.headers)
+                except _TRANSIENT_ASYNC as err:
+                    failure = f"{type(err).__name__}: {err}"
+                else:
+                    status = response.status_code
+                    body = response.content
+                    if status < 400:
+                        problem = payload_problem(call, body[:_PEEK], expect="json")
+                        if problem is None:
+                            return body
+                        failure = problem
+                        if not policy.can_retry(attempt):
+                            raise corrupt(call, problem)
+                    elif not policy.retryable_status(status):
+                        raise error_for_status(call, status, body[:_PEEK]) from None
+                    else:
+                        failure = f"HTTP {status}: {body[:200]!r}"
+                        retry_after = response.headers.get("Retry-After")
+                if not policy.can_retry(attempt):
+                    raise exhausted(call, attempt + 1, failure) from None
+                delay = policy.delay(attempt, retry_after)
+                self.log.warning(
+                    "TCIA %s: %s; retry in %.1f s", call.request.endpoint.name, call.redact(failure), delay
+                )
+                await asyncio.sleep(delay)
+                attempt += 1
+
+
+def _head(response: requests.Response) -> bytes:
+    try:
+        return response.raw.read(_PEEK, decode_content=True) or b""
+    except Exception:
+        return b""
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _proxy(config: TciaConfig) -> str | None:
+    if not config.proxies:
+        return None
+    return config.proxies.get("https") or config.proxies.get("http")
+
+
+def _endpoint_method(ep: Endpoint):
+    """The hook method of one query endpoint, with a real signature and docstring built from the table."""
+    required = [p for p in ep.params if p.required]
+    optional = [p for p in ep.params if not p.required]
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    parameters += [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in required]
+    parameters += [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None) for p in optional]
+    parameters.append(inspect.Parameter("format", inspect.Parameter.KEYWORD_ONLY, default="json"))
+    signature = inspect.Signature(parameters)
+
+    def method(*args: Any, **kwargs: Any) -> list[dict[str, Any]] | str:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        self = values.pop("self")
+        return self.query(ep.name, **values)
+
+    method.__name__ = method.__qualname__ = ep.method
+    method.__signature__ = signature  # type: ignore[attr-defined]
+    lines = [f"{ep.description} (``{ep.name}``).", ""]
+    lines += [f":param {p.name}: {p.description}{' (required)' if p.required else ''}." for p in ep.params]
+    lines.append(":param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text).")
+    method.__doc__ = "\n".join(lines)
+    return method
+
+
+for _ep in ENDPOINTS.values():
+    if _ep.kind == "query":
+        setattr(TciaHook, _ep.method, _endpoint_method(_ep))
+del _ep
