@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(UV)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m example_dags.demo
+	$(PY) scripts/demo.py
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -20,3 +20,77 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 # No connection to real TCIA from tests: a test that forgets to point the hook at the emulator fails fast.
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+import json  # noqa: E402
+import socket  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A migrated sqlite metadata database in this session's AIRFLOW_HOME (for ``dag.test()``)."""
+    from airflow.utils.db import initdb
+
+    initdb()
+    return os.environ["AIRFLOW_HOME"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+S3_CONN_ID = "tcia_test_s3"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 API on loopback (moto's server mode) and an Airflow ``aws`` connection to it.
+
+    Yields the endpoint URL; the connection id is :data:`S3_CONN_ID`, so object storage paths look like
+    ``s3://tcia_test_s3@<bucket>/<key>``. Each test makes its own bucket (see ``s3_bucket``).
+    """
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    conn = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+    }
+    previous = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ[f"AIRFLOW_CONN_{S3_CONN_ID.upper()}"] = json.dumps(conn)
+    os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        os.environ.pop(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", None)
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def s3_bucket(s3_server, request):
+    """A fresh bucket on the moto server; yields its ``s3://conn_id@bucket`` root URL."""
+    import boto3
+
+    name = "tcia-" + request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40].strip("-")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket=name)
+    yield f"s3://{S3_CONN_ID}@{name}"
