@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 SECRET_QUERY_KEYS = frozenset({"api_key", "apikey", "token", "access_token"})
@@ -26,3 +27,40 @@ def redact_text(text: str, *secrets: str | None) -> str:
         if secret:
             text = text.replace(secret, REDACTED)
     return text
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Rewrites log records that contain a registered secret, replacing it with ``***``.
+
+    Installed on the HTTP libraries' loggers, which log whole request URLs (urllib3 at DEBUG, httpx at INFO):
+    with ``api_key_in=query`` those URLs carry the key.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            redacted = redact_text(message, *self.secrets)
+            if redacted != message:
+                record.msg, record.args = redacted, ()
+        return True
+
+
+#: Loggers of the HTTP clients we use that print request URLs.
+HTTP_LIBRARY_LOGGERS = ("urllib3.connectionpool", "httpx", "httpcore")
+_FILTER = RedactSecretsFilter()
+
+
+def register_secret(secret: str | None) -> None:
+    """Keep ``secret`` out of the HTTP libraries' log lines (in addition to Airflow's own masking)."""
+    if not secret:
+        return
+    if not _FILTER.secrets:
+        for name in HTTP_LIBRARY_LOGGERS:
+            logger = logging.getLogger(name)
+            if _FILTER not in logger.filters:
+                logger.addFilter(_FILTER)
+    _FILTER.secrets.add(secret)

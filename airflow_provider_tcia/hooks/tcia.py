@@ -21,6 +21,7 @@ from airflow_provider_tcia.api.endpoints import ENDPOINTS, Endpoint, check_forma
 from airflow_provider_tcia.api.formats import columns_of, iter_rendered
 from airflow_provider_tcia.api.generations import ApiRequest
 from airflow_provider_tcia.api.jsonstream import iter_json_array
+from airflow_provider_tcia.api.redact import register_secret
 from airflow_provider_tcia.exceptions import TciaBadRequestError
 from airflow_provider_tcia.hooks.config import TciaConfig
 from airflow_provider_tcia.hooks.transport import (
@@ -117,6 +118,7 @@ class TciaHook(BaseHook):
         return self._config
 
     def _build_config(self, conn: Any, extra: dict) -> TciaConfig:
+        register_secret(conn.password)
         return TciaConfig.from_connection_fields(
             host=conn.host,
             schema=conn.schema,
