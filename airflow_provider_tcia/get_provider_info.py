@@ -79,7 +79,7 @@ def get_provider_info() -> dict:
                         "description": "legacy: v2 (default), v3 or v4; nbia: v4 (default) or v1",
                         "schema": {"type": ["string", "null"], "enum": ["v2", "v3", "v4", "v1", None]},
                     },
-                    "api_key_in": {
+                    "key_location": {
                         "label": "Send the API key in",
                         "description": "the api_key header (recommended) or the api_key query parameter",
                         "schema": {"type": "string", "enum": ["header", "query"], "default": "header"},

@@ -33,7 +33,7 @@ class RedactSecretsFilter(logging.Filter):
     """Rewrites log records that contain a registered secret, replacing it with ``***``.
 
     Installed on the HTTP libraries' loggers, which log whole request URLs (urllib3 at DEBUG, httpx at INFO):
-    with ``api_key_in=query`` those URLs carry the key.
+    with ``key_location=query`` those URLs carry the key.
     """
 
     def __init__(self) -> None:

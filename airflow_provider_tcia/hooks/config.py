@@ -42,7 +42,7 @@ class TciaConfig:
     generation: ApiGeneration
     environment: str = "production"
     api_key: str | None = field(default=None, repr=False)
-    api_key_in: str = "header"
+    key_location: str = "header"
     timeout: tuple[float, float] = (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify: bool | str = True
@@ -68,7 +68,10 @@ class TciaConfig:
         environment = str(extras.get("environment") or "production").strip().lower()
         default_root = generation.server(environment)  # validates environment even when host overrides it
 
-        api_key_in = _choice(extras.get("api_key_in", "header"), "api_key_in", ("header", "query"))
+        # `api_key_in` (the name first proposed) is accepted, but Airflow's masker treats any extra whose name
+        # contains "api_key" as a secret and would mask its value ("query") out of every log line.
+        location = extras.get("key_location", extras.get("api_key_in", "header"))
+        key_location = _choice(location, "key_location", ("header", "query"))
         read_timeout = _number(extras.get("timeout"), "timeout", DEFAULT_READ_TIMEOUT, minimum=0.001)
         max_retries = int(_number(extras.get("max_retries"), "max_retries", DEFAULT_MAX_RETRIES, minimum=0))
         backoff = _number(extras.get("retry_backoff"), "retry_backoff", 1.0, minimum=0.001)
@@ -86,7 +89,7 @@ class TciaConfig:
             generation=generation,
             environment=environment,
             api_key=password or None,
-            api_key_in=api_key_in,
+            key_location=key_location,
             timeout=(min(DEFAULT_CONNECT_TIMEOUT, read_timeout), read_timeout),
             retry=RetryPolicy(max_retries=max_retries, backoff=backoff),
             verify=verify,
@@ -103,7 +106,7 @@ class TciaConfig:
         """
         if not self.api_key:
             return {}, []
-        if self.api_key_in == "query" and self.generation.name == "legacy":
+        if self.key_location == "query" and self.generation.name == "legacy":
             return {}, [("api_key", self.api_key)]
         return {"api_key": self.api_key}, []
 

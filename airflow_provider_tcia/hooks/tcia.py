@@ -62,7 +62,8 @@ class TciaHook(BaseHook):
     ``environment`` (``production`` or ``test``; ``nlst`` for NBIA's NLST host), ``api`` (``legacy``: the
     key-based query API, ``/services/<api_version>/TCIA/query``, v2 by default; ``nbia``: TCIA's current
     API, v4 with v1 where v4 lacks an endpoint), and optionally ``timeout``, ``max_retries``,
-    ``retry_backoff``, ``verify``, ``proxies`` and ``api_key_in`` (``header`` or ``query``). A host (with
+    ``retry_backoff``, ``verify``, ``proxies`` and ``key_location`` (``header`` or ``query``: where the
+    legacy API's key goes). A host (with
     scheme and port) overrides the server root, e.g. to point at the bundled emulator or a proxy.
 
     Every endpoint has a method named after it in snake_case (:meth:`get_series`, :meth:`get_patient_study`,

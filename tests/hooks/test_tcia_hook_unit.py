@@ -100,7 +100,7 @@ def test_connection_uri_form(monkeypatch):
         ({"api_version": "v9"}, "api_version='v9'"),
         ({"api": "nbia", "api_version": "v2"}, "api_version='v2'"),
         ({"environment": "nlst"}, "environment='nlst'"),
-        ({"api_key_in": "cookie"}, "api_key_in='cookie'"),
+        ({"key_location": "cookie"}, "key_location='cookie'"),
         ({"timeout": "soon"}, "timeout='soon'"),
         ({"max_retries": -1}, "max_retries=-1"),
         ({"proxies": "http://proxy"}, "proxies must be a mapping"),
@@ -132,8 +132,9 @@ def test_legacy_request_shape_and_key_in_header(legacy, requests_mock):
     assert "api_key" not in sent.url
 
 
-def test_legacy_key_in_query_when_asked(monkeypatch, requests_mock):
-    use_connection(monkeypatch, host=ROOT, password=KEY, extra={"api_key_in": "query"})
+@pytest.mark.parametrize("name", ["key_location", "api_key_in"])
+def test_legacy_key_in_query_when_asked(monkeypatch, requests_mock, name):
+    use_connection(monkeypatch, host=ROOT, password=KEY, extra={name: "query"})
     requests_mock.get(f"{ROOT}/services/v2/TCIA/query/getCollectionValues", json=[])
     TciaHook().get_collection_values()
     assert f"api_key={KEY}" in requests_mock.last_request.url
@@ -142,7 +143,7 @@ def test_legacy_key_in_query_when_asked(monkeypatch, requests_mock):
 
 def test_nbia_never_puts_a_key_in_the_query(monkeypatch, requests_mock):
     # NBIA v4 answers 400 to any unknown query parameter.
-    use_connection(monkeypatch, host=ROOT, password=KEY, extra={"api": "nbia", "api_key_in": "query"})
+    use_connection(monkeypatch, host=ROOT, password=KEY, extra={"api": "nbia", "key_location": "query"})
     requests_mock.get(f"{ROOT}/nbia-api/services/v4/getCollectionValues", json=[])
     TciaHook().get_collection_values()
     assert "api_key" not in requests_mock.last_request.url
@@ -318,7 +319,7 @@ def test_html_error_page_with_200_is_retried_then_reported(legacy, requests_mock
 
 # --- the key stays secret --------------------------------------------------------------------------
 def test_key_never_in_messages_or_logs(monkeypatch, requests_mock, no_sleep, caplog, capsys):
-    use_connection(monkeypatch, host=ROOT, password=KEY, extra={"api_key_in": "query", "max_retries": 1})
+    use_connection(monkeypatch, host=ROOT, password=KEY, extra={"key_location": "query", "max_retries": 1})
     url = f"{ROOT}/services/v2/TCIA/query/getSeries"
     requests_mock.get(url, status_code=500, text=f"internal error for key {KEY}")
     caplog.set_level(logging.DEBUG)
