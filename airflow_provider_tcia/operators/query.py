@@ -1,0 +1,405 @@
+"""Operators for TCIA's query endpoints: one base class, and one small declaration per endpoint.
+
+:class:`TciaQueryOperator` does the work for any query endpoint. Each endpoint's operator
+(:class:`TciaGetSeriesOperator`, …) only names its endpoint; its keyword arguments, templated fields and
+docstring come from the endpoint table (:mod:`airflow_provider_tcia.api.endpoints`), so adding an endpoint
+is one table entry and one line here.
+
+The result goes to XCom by default (the rows, as the task's return value, refused above ``max_xcom_bytes``),
+or to ``output_path`` on any object storage Airflow knows (``file://``, ``s3://conn_id@bucket/key`` …) in
+json, jsonl, csv, xml or html, streamed and published only once complete; XCom then gets a small summary.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_tcia.api.dates import parse_date
+from airflow_provider_tcia.api.endpoints import Endpoint, get_endpoint
+from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError
+from airflow_provider_tcia.hooks.tcia import TciaHook
+from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
+from airflow_provider_tcia.operators.output import (
+    ROW_FORMATS,
+    resolve_output_format,
+    write_rows,
+    write_text,
+)
+from airflow_provider_tcia.utils.storage import as_path, atomic_writer
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: Default cap on the serialized JSON pushed to XCom (1 MiB): more belongs in object storage.
+DEFAULT_MAX_XCOM_BYTES = 1 << 20
+
+_T = TypeVar("_T")
+
+
+class TciaResultTooLargeError(TciaError, ValueError):
+    """A result too large to push to XCom; write it to ``output_path`` instead."""
+
+
+class TciaQueryOperator(BaseOperator):
+    """Call one TCIA query endpoint; push its rows to XCom or write them to object storage.
+
+    Use an endpoint's own operator (:class:`TciaGetSeriesOperator` …) where you can; this base class also
+    serves any query endpoint by name: ``TciaQueryOperator(task_id=…, endpoint="getSeries",
+    parameters={"collection": "TCGA-GBM"})``.
+
+    Every endpoint parameter, ``output_path``, ``output_format`` and ``tcia_conn_id`` is templated and is
+    checked when the task runs, before anything is sent or written: an unknown or missing required
+    parameter, an empty string, a value that is not a date where a date is expected, or a bad output
+    option fails the task at once (:class:`~airflow.sdk.exceptions.AirflowFailException`, no retries), with
+    nothing written at ``output_path``. A result too large for XCom fails the same way.
+
+    :param endpoint: the query endpoint (seed name such as ``getSeries``, NBIA name or hook method name);
+        only for this base class — each endpoint's operator knows its own.
+    :param parameters: the endpoint's parameters by the hook's names (``{"collection": "TCGA-GBM"}``);
+        only for this base class — each endpoint's operator takes them as keyword arguments. Templated.
+    :param tcia_conn_id: the ``tcia`` connection. Templated.
+    :param output_path: where to write the result (an :class:`~airflow.sdk.ObjectStoragePath` or its URL:
+        ``file:///data/series.jsonl``, ``s3://aws_conn@bucket/tcia/series.csv`` …). The object appears
+        there only once it is complete, and XCom gets ``{"path", "format", "rows", "bytes"}``. Without it,
+        the rows are the task's return value (XCom). Templated.
+    :param output_format: ``json`` (a JSON array of row objects), ``jsonl`` (one object per line), or
+        ``csv``, ``xml`` or ``html`` exactly as the API returns them in that format. Default: the one
+        ``output_path``'s suffix names (``.json``, ``.jsonl``/``.ndjson``, ``.csv``, ``.xml``,
+        ``.html``/``.htm``), else json; a format that contradicts the suffix is an error. Only with
+        ``output_path``. Templated.
+    :param max_xcom_bytes: refuse to push rows to XCom whose JSON exceeds this many bytes (default 1 MiB);
+        the rows are counted as they stream in, so a huge result is refused without being held in memory.
+    """
+
+    template_fields: Sequence[str] = ("parameters", "tcia_conn_id", "output_path", "output_format")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"parameters": "json"}
+    ui_color = "#d6eaf8"
+
+    #: The endpoint of an endpoint's operator (set by each subclass; ``None`` on this base class).
+    endpoint: str | None = None
+    #: The endpoint parameters an endpoint's operator takes as keyword arguments (derived from the table).
+    endpoint_params: ClassVar[tuple[str, ...] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("endpoint")
+        if name is None:
+            return
+        ep = get_endpoint(name)
+        if ep.kind != "query":
+            raise TypeError(f"{cls.__name__}: {ep.name} is a download, not a query endpoint")
+        cls.endpoint = ep.name
+        cls.endpoint_params = tuple(p.name for p in ep.params)
+        cls.template_fields = (*cls.endpoint_params, "tcia_conn_id", "output_path", "output_format")
+        cls.template_fields_renderers = {}
+        if "__init__" not in cls.__dict__:
+            cls.__init__ = _endpoint_init(cls, ep)  # type: ignore[method-assign]
+        if not cls.__doc__:
+            cls.__doc__ = _endpoint_doc(ep)
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        tcia_conn_id: str = TciaHook.default_conn_name,
+        output_path: str | ObjectStoragePath | None = None,
+        output_format: str | None = None,
+        max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if type(self).endpoint_params is None:
+            if endpoint is None:
+                raise TypeError(f"{type(self).__name__} needs endpoint=, e.g. endpoint='getSeries'")
+            self.endpoint = get_endpoint(endpoint).name
+            if get_endpoint(endpoint).kind != "query":
+                raise TypeError(f"{self.endpoint} is a download, not a query endpoint")
+        elif endpoint is not None or parameters is not None:
+            raise TypeError(
+                f"{type(self).__name__} always queries {self.endpoint}; give its parameters "
+                f"({', '.join(self.endpoint_params or ()) or 'none'}) as keyword arguments, "
+                "not endpoint= or parameters="
+            )
+        if isinstance(max_xcom_bytes, bool) or not isinstance(max_xcom_bytes, int) or max_xcom_bytes <= 0:
+            raise ValueError(f"max_xcom_bytes must be a positive number of bytes, not {max_xcom_bytes!r}")
+        self.parameters = parameters
+        self.tcia_conn_id = tcia_conn_id
+        self.output_path = output_path
+        self.output_format = output_format
+        self.max_xcom_bytes = max_xcom_bytes
+
+    # --- running ------------------------------------------------------------------------------------
+    def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any] | None:
+        try:
+            ep, params = self._checked_query()
+            output = self._checked_output()
+            hook = TciaHook(self._checked_conn_id())
+            if output is None:
+                return self._to_xcom(hook, ep, params)
+            return self._to_storage(hook, ep, params, *output)
+        except (TciaBadRequestError, TciaResultTooLargeError) as err:
+            # The same input fails the same way every time: fail now rather than retry.
+            raise AirflowFailException(f"{type(err).__name__}: {err}") from err
+
+    def query_params(self) -> dict[str, Any]:
+        """The endpoint parameters as given (rendered), by the hook's names, ``None`` for those left out."""
+        if self.endpoint_params is not None:
+            return {name: getattr(self, name) for name in self.endpoint_params}
+        if self.parameters is None:
+            return {}
+        if not isinstance(self.parameters, Mapping):
+            raise TciaBadRequestError(
+                f"parameters must be a mapping of parameter names to values, not {self.parameters!r}"
+            )
+        return dict(self.parameters)
+
+    def _checked_query(self) -> tuple[Endpoint, dict[str, Any]]:
+        ep = get_endpoint(self.endpoint)  # type: ignore[arg-type]
+        given = self.query_params()
+        for key in given:
+            if not isinstance(key, str):
+                raise TciaBadRequestError(f"{ep.name}: parameter names must be strings, not {key!r}")
+        checked = ep.check_params(given)
+        out: dict[str, Any] = {}
+        for name, value in checked.items():
+            param = ep.param(name)
+            if param.is_date:
+                out[name] = parse_date(value, param=name)
+            elif isinstance(value, str):
+                out[name] = value
+            elif isinstance(value, int) and not isinstance(value, bool):
+                out[name] = str(value)  # e.g. a numeric PatientID rendered as a native object
+            else:
+                raise TciaBadRequestError(
+                    f"{ep.name}: {name} must be a string, not {type(value).__name__} {value!r}; to query several "
+                    f"values, map the operator: .partial(...).expand({name}=[...])"
+                )
+        return ep, out
+
+    def _checked_output(self) -> tuple[ObjectStoragePath, str] | None:
+        if self.output_path is None:
+            if self.output_format is not None:
+                raise TciaBadRequestError(
+                    f"output_format={self.output_format!r} needs output_path; without output_path the rows "
+                    "go to XCom as JSON"
+                )
+            return None
+        if isinstance(self.output_path, str):
+            text = self.output_path.strip()
+            if not text:
+                raise TciaBadRequestError(
+                    "output_path rendered to an empty string; give a URL such as file:///data/series.json or "
+                    "s3://aws_conn@bucket/series.json, or leave it out to push the rows to XCom"
+                )
+            if text.endswith("/"):
+                raise TciaBadRequestError(
+                    f"output_path={text!r} names a folder; give the object to write, e.g. {text}series.json"
+                )
+        elif not isinstance(self.output_path, ObjectStoragePath):
+            raise TciaBadRequestError(
+                f"output_path must be a URL or an ObjectStoragePath, not {type(self.output_path).__name__}"
+            )
+        try:
+            path = as_path(self.output_path)
+        except ValueError as err:
+            raise TciaBadRequestError(f"output_path={self.output_path!r}: {err}") from None
+        return path, resolve_output_format(path.name, self.output_format)
+
+    def _checked_conn_id(self) -> str:
+        if not isinstance(self.tcia_conn_id, str) or not self.tcia_conn_id.strip():
+            raise TciaBadRequestError(f"tcia_conn_id must name a connection, not {self.tcia_conn_id!r}")
+        return self.tcia_conn_id.strip()
+
+    def _to_xcom(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any]) -> list[dict[str, Any]] | None:
+        if not self.do_xcom_push:
+            rows = self._restarting(hook, "the query", lambda: sum(1 for _ in hook.iter_rows(ep.name, **params)))
+            self.log.info("%s: %d rows (do_xcom_push=False: not pushed)", ep.name, rows)
+            return None
+
+        def collect() -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = []
+            size = 2  # "[]"
+            for row in hook.iter_rows(ep.name, **params):
+                size += len(json.dumps(row, ensure_ascii=False).encode()) + 2  # ", "
+                if size > self.max_xcom_bytes:
+                    raise TciaResultTooLargeError(
+                        f"{_describe(ep, params)} returned more than {self.max_xcom_bytes} bytes of JSON (after "
+                        f"{len(rows) + 1} rows), too much for XCom (max_xcom_bytes={self.max_xcom_bytes}); set "
+                        "output_path to write the result to object storage (e.g. "
+                        "output_path='s3://aws_conn@bucket/tcia/result.jsonl') and pass the path on instead"
+                    )
+                rows.append(row)
+            return rows
+
+        rows = self._restarting(hook, "the query", collect)
+        self.log.info("%s: %d rows to XCom", ep.name, len(rows))
+        return rows
+
+    def _to_storage(
+        self, hook: TciaHook, ep: Endpoint, params: dict[str, Any], path: ObjectStoragePath, fmt: str
+    ) -> dict[str, Any]:
+        what = _describe(ep, params)
+
+        def write_once() -> tuple[int, int]:
+            # Send the request and read its first piece before creating anything at the destination, so a
+            # refused or failed request leaves no trace there.
+            if fmt in ROW_FORMATS:
+                rows = _primed(hook.iter_rows(ep.name, **params))
+                with atomic_writer(path) as fh:
+                    return write_rows(fh, rows, fmt)
+            chunks = _primed(hook.iter_text(ep.name, format=fmt, **params))
+            with atomic_writer(path) as fh:
+                return write_text(fh, chunks, fmt, what=what)
+
+        rows, size = self._restarting(hook, f"writing {path}", write_once)
+        self.log.info("%s: wrote %d rows (%d bytes of %s) to %s", ep.name, rows, size, fmt, path)
+        return {"path": str(path), "format": fmt, "rows": rows, "bytes": size}
+
+    def _restarting(self, hook: TciaHook, what: str, attempt: Callable[[], _T]) -> _T:
+        """Run ``attempt``; start it over (bounded, with the connection's backoff) if the body broke off."""
+        policy = hook.config.retry
+        tries = 0
+        while True:
+            try:
+                return attempt()
+            except TciaIncompleteResponseError as err:
+                if not policy.can_retry(tries):
+                    raise
+                delay = policy.delay(tries)
+                self.log.warning(
+                    "%s; starting %s over in %.1f s (%d/%d)", err, what, delay, tries + 1, policy.max_retries
+                )
+                time.sleep(delay)
+                tries += 1
+
+
+def _primed(items: Iterator[_T]) -> Iterator[_T]:
+    """``items`` with its first element already fetched (so its request has been answered)."""
+    iterator = iter(items)
+    sentinel = object()
+    first = next(iterator, sentinel)
+
+    def chain() -> Iterator[_T]:
+        if first is not sentinel:
+            yield first  # type: ignore[misc]
+        yield from iterator
+
+    return chain()
+
+
+def _describe(ep: Endpoint, params: Mapping[str, Any]) -> str:
+    return f"{ep.name}({', '.join(f'{k}={str(v)!r}' for k, v in params.items())})"
+
+
+def _endpoint_init(cls: type[TciaQueryOperator], ep: Endpoint) -> Callable[..., None]:
+    """An ``__init__`` taking the endpoint's parameters as explicit keyword arguments (a real signature, so
+    Airflow's argument checks, ``default_args`` and ``.partial()``/``.expand()`` validation see them)."""
+    names = tuple(p.name for p in ep.params)
+    signature = inspect.Signature(
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None) for name in names),
+            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+        ]
+    )
+
+    def __init__(self: TciaQueryOperator, **kwargs: Any) -> None:
+        values = {name: kwargs.pop(name, None) for name in names}
+        super(cls, self).__init__(**kwargs)
+        for name, value in values.items():
+            setattr(self, name, value)  # verbatim: templates render later, execute() validates
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    return __init__
+
+
+def _endpoint_doc(ep: Endpoint) -> str:
+    lines = [
+        f"{ep.description} (``{ep.name}``); see :class:`TciaQueryOperator` for output and validation.",
+        "",
+    ]
+    for p in ep.params:
+        lines.append(f":param {p.name}: {p.description}{' (required)' if p.required else ''}. Templated.")
+    return "\n".join(lines)
+
+
+class TciaGetCollectionValuesOperator(TciaQueryOperator):
+    endpoint = "getCollectionValues"
+
+
+class TciaGetModalityValuesOperator(TciaQueryOperator):
+    endpoint = "getModalityValues"
+
+
+class TciaGetBodyPartValuesOperator(TciaQueryOperator):
+    endpoint = "getBodyPartValues"
+
+
+class TciaGetManufacturerValuesOperator(TciaQueryOperator):
+    endpoint = "getManufacturerValues"
+
+
+class TciaGetPatientOperator(TciaQueryOperator):
+    endpoint = "getPatient"
+
+
+class TciaPatientsByModalityOperator(TciaQueryOperator):
+    endpoint = "PatientsByModality"
+
+
+class TciaGetPatientStudyOperator(TciaQueryOperator):
+    endpoint = "getPatientStudy"
+
+
+class TciaGetSeriesOperator(TciaQueryOperator):
+    endpoint = "getSeries"
+
+
+class TciaGetSeriesSizeOperator(TciaQueryOperator):
+    endpoint = "getSeriesSize"
+
+
+class TciaGetSOPInstanceUIDsOperator(TciaQueryOperator):
+    endpoint = "getSOPInstanceUIDs"
+
+
+class TciaNewPatientsInCollectionOperator(TciaQueryOperator):
+    endpoint = "NewPatientsInCollection"
+
+
+class TciaNewStudiesInPatientCollectionOperator(TciaQueryOperator):
+    endpoint = "NewStudiesInPatientCollection"
+
+
+class TciaGetSharedListOperator(TciaQueryOperator):
+    endpoint = "getSharedList"
+
+
+#: Every endpoint's operator, by the endpoint's seed name.
+QUERY_OPERATORS: dict[str, type[TciaQueryOperator]] = {
+    op.endpoint: op  # type: ignore[misc]
+    for op in (
+        TciaGetCollectionValuesOperator,
+        TciaGetModalityValuesOperator,
+        TciaGetBodyPartValuesOperator,
+        TciaGetManufacturerValuesOperator,
+        TciaGetPatientOperator,
+        TciaPatientsByModalityOperator,
+        TciaGetPatientStudyOperator,
+        TciaGetSeriesOperator,
+        TciaGetSeriesSizeOperator,
+        TciaGetSOPInstanceUIDsOperator,
+        TciaNewPatientsInCollectionOperator,
+        TciaNewStudiesInPatientCollectionOperator,
+        TciaGetSharedListOperator,
+    )
+}
