@@ -1,0 +1,718 @@
+"""Checking a series zip while it streams, so a download is verified without a second read.
+
+:class:`StreamingZipVerifier` is fed the body of a getImage response chunk by chunk. It walks the zip's local
+file headers as the bytes arrive and, per entry, computes CRC-32 and MD5 of the uncompressed data (inflating
+deflated entries on the fly), optionally writing each entry's data to a sink (the ``extract`` layout). Entries
+whose sizes are not in the local header (a data descriptor follows the data, as written by Java's
+``ZipOutputStream`` or Python's ``zipfile`` on a stream) are handled too: deflated ones end where the deflate
+stream ends; stored ones end at a data descriptor whose CRC and size match what was read. The central directory
+and end record are then checked against what was seen, so a zip cut short (TCIA sends those with HTTP 200) or
+with a bad CRC fails here.
+
+What the verifier cannot follow inline (an encrypted entry, a compression method other than stored or deflate)
+makes it step aside (:attr:`StreamingZipVerifier.fallback_reason`); :func:`verify_zip_file` then checks the
+finished file through its central directory with :mod:`zipfile`.
+
+:func:`check_contents` finally compares the DICOM files with the expected count (ImageCount / ObjectCount)
+and with ``md5hashes.csv`` when the zip has one.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import posixpath
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
+
+LOCAL_SIG = b"PK\x03\x04"
+CENTRAL_SIG = b"PK\x01\x02"
+EOCD_SIG = b"PK\x05\x06"
+ZIP64_EOCD_SIG = b"PK\x06\x06"
+ZIP64_LOCATOR_SIG = b"PK\x06\x07"
+DESCRIPTOR_SIG = b"PK\x07\x08"
+
+MD5_LISTING = "md5hashes.csv"
+#: Entries of a TCIA zip that are not DICOM files of the series.
+SIDECARS = frozenset({"license", "license.txt", MD5_LISTING})
+#: Bound on the output of one inflate call (a deflate bomb cannot make memory grow).
+INFLATE_LIMIT = 4 << 20
+#: md5hashes.csv is kept in memory to be parsed; no real listing comes near this.
+MAX_LISTING = 64 << 20
+
+_LOCAL = struct.Struct("<HHHHHIIIHH")
+_CENTRAL = struct.Struct("<HHHHHHIIIHHHHHII")
+_EOCD = struct.Struct("<HHHHIIH")
+_ZIP64_SENTINEL = 0xFFFFFFFF
+
+
+class ZipVerificationError(TciaCorruptPayloadError):
+    """The zip is truncated or corrupt, or its contents do not match what was expected."""
+
+
+class EntrySink(Protocol):
+    """Where the ``extract`` layout writes each entry's data."""
+
+    def open(self, name: str) -> BinaryIO: ...
+
+
+@dataclass
+class ZipEntry:
+    """One entry of a verified zip."""
+
+    name: str
+    size: int
+    compressed_size: int
+    crc32: int
+    md5: str | None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.name.endswith("/")
+
+    @property
+    def is_dicom(self) -> bool:
+        """A file of the series (not LICENSE, md5hashes.csv or a folder)."""
+        return not self.is_dir and posixpath.basename(self.name).lower() not in SIDECARS
+
+
+@dataclass
+class ZipReport:
+    """What a verified zip holds."""
+
+    entries: list[ZipEntry]
+    zip_bytes: int
+    md5_listing: dict[str, str] | None = None
+    """``md5hashes.csv`` parsed (file name → lower-case hex MD5), if the zip has one."""
+    checks: list[str] = field(default_factory=list)
+    """The checks that passed, in words (for the manifest and the log)."""
+
+    @property
+    def dicom_entries(self) -> list[ZipEntry]:
+        return [e for e in self.entries if e.is_dicom]
+
+    @property
+    def uncompressed_bytes(self) -> int:
+        return sum(e.size for e in self.entries)
+
+
+class _Entry:
+    """The entry being read: its header fields and running digests."""
+
+    __slots__ = (
+        "compressed",
+        "crc",
+        "expected_crc",
+        "expected_csize",
+        "expected_size",
+        "flags",
+        "listing",
+        "md5",
+        "method",
+        "name",
+        "out",
+        "size",
+        "zip64",
+    )
+
+    def __init__(self, name: str, flags: int, method: int, crc: int, csize: int, size: int, zip64: bool) -> None:
+        self.name = name
+        self.flags = flags
+        self.method = method
+        self.expected_crc = crc
+        self.expected_csize = csize
+        self.expected_size = size
+        self.zip64 = zip64
+        self.crc = 0
+        self.size = 0
+        self.compressed = 0
+        self.md5 = None
+        self.out: BinaryIO | None = None
+        self.listing: bytearray | None = None
+
+    @property
+    def has_descriptor(self) -> bool:
+        return bool(self.flags & 0x08)
+
+    @property
+    def wide_descriptor(self) -> bool:
+        """Whether the data descriptor has 8-byte sizes: with a zip64 extra field (Python's zipfile), or once
+        the entry passed 4 GiB (Java's ZipOutputStream)."""
+        return self.zip64 or self.size >= _ZIP64_SENTINEL or self.compressed >= _ZIP64_SENTINEL
+
+
+class StreamingZipVerifier:
+    """Feed it a zip's bytes in order; :meth:`finish` returns a :class:`ZipReport` or raises
+    :class:`ZipVerificationError`.
+
+    Memory stays bounded whatever the zip's size: only record headers, a few bytes at chunk boundaries and
+    ``md5hashes.csv`` are held.
+
+    :param sink: where to write each entry's uncompressed data (``None``: verify only).
+    :param compute_md5: compute each entry's MD5 (needed to check ``md5hashes.csv`` and for the manifest).
+    :param what: how messages name the zip (``"getImage(SeriesInstanceUID='1.2.3')"``).
+    :param on_data: called with the number of uncompressed bytes as each piece of entry data is checked.
+    """
+
+    def __init__(
+        self,
+        *,
+        sink: EntrySink | None = None,
+        compute_md5: bool = True,
+        what: str = "the zip",
+        on_data: Callable[[int], None] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.compute_md5 = compute_md5
+        self.what = what
+        self.on_data = on_data
+        self.position = 0
+        """Bytes fed so far."""
+        self.fallback_reason: str | None = None
+        """Why the rest of the zip could not be followed inline; :func:`verify_zip_file` must check it."""
+        self._parsed = 0
+        self._buf = bytearray()
+        self._need = 4
+        self._handler: Callable[[bytes], None] = self._on_signature
+        self._data: Callable[[memoryview, int], int] | None = None
+        self._chunk = b""
+        self._entry: _Entry | None = None
+        self._inflater = None
+        self._remaining = 0
+        self._tail = b""
+        self._entries: list[ZipEntry] = []
+        self._by_name: dict[str, ZipEntry] = {}
+        self._central = 0
+        self._central_start: int | None = None
+        self._listing: dict[str, str] | None = None
+        self._zip64_total: int | None = None
+        self._done = False
+
+    # --- feeding ------------------------------------------------------------------------------------
+    def feed(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Check the next bytes of the zip."""
+        if not isinstance(chunk, bytes):
+            chunk = bytes(chunk)
+        n = len(chunk)
+        self.position += n
+        if self.fallback_reason is not None or self._done:
+            return
+        self._chunk = chunk
+        view = memoryview(chunk)
+        i = 0
+        while i < n:
+            if self._data is not None:
+                i = self._data(view, i)
+                continue
+            if self._done:
+                return  # bytes after the end record are ignored, as unzip does
+            take = min(self._need - len(self._buf), n - i)
+            self._buf += view[i : i + take]
+            i += take
+            self._parsed += take
+            if len(self._buf) == self._need:
+                record = bytes(self._buf)
+                self._buf.clear()
+                self._handler(record)
+                if self.fallback_reason is not None:
+                    return
+
+    def finish(self) -> ZipReport:
+        """The report once every byte was fed; raises if the zip ended early or was inconsistent."""
+        if self.fallback_reason is not None:
+            raise RuntimeError("the zip was not followed inline; check it with verify_zip_file()")
+        if not self._done:
+            raise self._error(f"the zip is truncated: it ended after {self.position:,} bytes {self._where()}")
+        checks = [
+            f"zip complete: {len(self._entries)} entries, central directory and end record agree",
+            "CRC-32 of every entry matches",
+        ]
+        return ZipReport(list(self._entries), self.position, self._listing, checks)
+
+    def abort(self) -> None:
+        """Close the sink's open file, if any (the caller removes what was written)."""
+        if self._entry is not None and self._entry.out is not None:
+            out, self._entry.out = self._entry.out, None
+            out.close()
+
+    # --- records ------------------------------------------------------------------------------------
+    def _expect(self, n: int, handler: Callable[[bytes], None]) -> None:
+        if n == 0:
+            handler(b"")
+        else:
+            self._need, self._handler = n, handler
+
+    def _next_record(self, _record: bytes = b"") -> None:
+        self._expect(4, self._on_signature)
+
+    def _on_signature(self, sig: bytes) -> None:
+        start = self._parsed - 4
+        if sig == LOCAL_SIG:
+            if self._central_start is not None:
+                raise self._error(f"a local file header follows the central directory (byte {start:,})")
+            self._expect(_LOCAL.size, self._on_local)
+            return
+        if sig in (CENTRAL_SIG, ZIP64_EOCD_SIG, EOCD_SIG) and self._central_start is None:
+            self._central_start = start
+        if sig == CENTRAL_SIG:
+            self._expect(_CENTRAL.size, self._on_central)
+        elif sig == ZIP64_EOCD_SIG:
+            self._expect(8, self._on_zip64_eocd_size)
+        elif sig == ZIP64_LOCATOR_SIG:
+            self._expect(16, self._next_record)
+        elif sig == EOCD_SIG:
+            self._expect(_EOCD.size, self._on_eocd)
+        else:
+            raise self._error(f"unexpected bytes {sig!r} at byte {start:,}, {self._where()}")
+
+    def _on_local(self, record: bytes) -> None:
+        _ver, flags, method, _time, _date, crc, csize, size, name_len, extra_len = _LOCAL.unpack(record)
+        self._expect(
+            name_len + extra_len,
+            lambda rest: self._start_entry(flags, method, crc, csize, size, rest[:name_len], rest[name_len:]),
+        )
+
+    def _start_entry(self, flags: int, method: int, crc: int, csize: int, size: int, raw: bytes, extra: bytes) -> None:
+        name = _decode_name(raw, flags)
+        if flags & 0x01:
+            self._fallback(f"entry {name!r} is encrypted")
+            return
+        if method not in (0, 8):
+            self._fallback(f"entry {name!r} uses compression method {method}")
+            return
+        problem = unsafe_name(name)
+        if problem:
+            raise self._error(f"entry {name!r} {problem}")
+        if name in self._by_name:
+            raise self._error(f"the zip holds {name!r} twice")
+        zip64 = _zip64_extra(extra) is not None
+        if csize == _ZIP64_SENTINEL or size == _ZIP64_SENTINEL:
+            size, csize = _zip64_sizes(extra, size, csize)
+        entry = _Entry(name, flags, method, crc, csize, size, zip64)
+        if self.compute_md5:
+            entry.md5 = hashlib.md5(usedforsecurity=False)
+        if posixpath.basename(name).lower() == MD5_LISTING:
+            entry.listing = bytearray()
+        if self.sink is not None and not name.endswith("/"):
+            entry.out = self.sink.open(name)
+        self._entry = entry
+        if method == 8:
+            self._inflater = zlib.decompressobj(-15)
+            if entry.has_descriptor:
+                self._data = self._inflate_until_end
+            else:
+                self._remaining = csize
+                self._data = self._inflate_known
+        elif entry.has_descriptor and csize == 0:
+            self._tail = b""
+            self._data = self._stored_until_descriptor
+        elif csize == 0:
+            self._end_of_data()
+        else:
+            self._remaining = csize
+            self._data = self._stored_known
+
+    # --- entry data ---------------------------------------------------------------------------------
+    def _emit(self, data: bytes | memoryview) -> None:
+        if not data:
+            return
+        entry = self._entry
+        entry.crc = zlib.crc32(data, entry.crc)
+        entry.size += len(data)
+        if entry.md5 is not None:
+            entry.md5.update(data)
+        if entry.out is not None:
+            entry.out.write(data)
+        if entry.listing is not None:
+            if len(entry.listing) + len(data) > MAX_LISTING:
+                raise self._error(f"{entry.name} is larger than {MAX_LISTING:,} bytes")
+            entry.listing += data
+        if self.on_data is not None:
+            self.on_data(len(data))
+
+    def _emit_stored(self, data: bytes | memoryview) -> None:
+        self._emit(data)
+        self._entry.compressed += len(data)
+
+    def _stored_known(self, view: memoryview, i: int) -> int:
+        take = min(self._remaining, len(view) - i)
+        self._emit_stored(view[i : i + take])
+        self._remaining -= take
+        self._parsed += take
+        if self._remaining == 0:
+            self._data = None
+            self._end_of_data()
+        return i + take
+
+    def _inflate_known(self, view: memoryview, i: int) -> int:
+        take = min(self._remaining, len(view) - i)
+        used = self._inflate(view[i : i + take])
+        self._remaining -= used
+        self._parsed += used
+        if self._inflater.eof or self._remaining == 0:
+            if not self._inflater.eof or self._remaining:
+                raise self._error(
+                    f"entry {self._entry.name!r}: its deflate data does not end where the header's compressed "
+                    f"size ({self._entry.expected_csize:,} bytes) says"
+                )
+            self._data = None
+            self._end_of_data()
+        return i + used
+
+    def _inflate_until_end(self, view: memoryview, i: int) -> int:
+        used = self._inflate(view[i:])
+        self._parsed += used
+        if self._inflater.eof:
+            self._data = None
+            self._end_of_data()
+        return i + used
+
+    def _inflate(self, data: memoryview) -> int:
+        """Inflate ``data`` with bounded output; returns how many of its bytes belong to this entry."""
+        inflater = self._inflater
+        try:
+            self._emit(inflater.decompress(data, INFLATE_LIMIT))
+            while inflater.unconsumed_tail and not inflater.eof:
+                self._emit(inflater.decompress(inflater.unconsumed_tail, INFLATE_LIMIT))
+        except zlib.error as err:
+            raise self._error(f"entry {self._entry.name!r}: its deflate data is corrupt ({err})") from None
+        used = len(data) - len(inflater.unused_data) if inflater.eof else len(data)
+        self._entry.compressed += used
+        return used
+
+    def _stored_until_descriptor(self, view: memoryview, i: int) -> int:
+        """A stored entry of unknown size ends at a data descriptor whose CRC and sizes match the bytes before
+        it; a ``PK\\x07\\x08`` inside the data fails that test and is read as data."""
+        n = len(view)
+        tail, self._tail = self._tail, b""
+        if tail and n - i < 64:
+            # A tiny chunk: scan it together with the bytes held back from the previous one.
+            buf = tail + bytes(view[i:])
+            end = self._scan(buf, 0, len(buf))
+            used = (len(buf) if end is None else end) - len(tail)
+            self._parsed += used
+            return i + used
+        if tail:
+            # A descriptor may start in the held-back bytes and end in this chunk.
+            window = tail + bytes(view[i : i + self._descriptor_size()])
+            end = self._scan(window, 0, len(tail), hold=False)
+            if end is not None:
+                self._parsed += end - len(tail)
+                return i + end - len(tail)
+        end = self._scan(self._chunk, i, n)
+        used = (n if end is None else end) - i
+        self._parsed += used
+        return i + used
+
+    def _descriptor_size(self) -> int:
+        return 24 if self._entry.wide_descriptor else 16
+
+    def _scan(self, buf: bytes, start: int, stop: int, *, hold: bool = True) -> int | None:
+        """Read ``buf[start:stop]`` as data up to a matching descriptor; return the index just after it, or
+        None if the entry goes on (with ``hold``, the last bytes that may begin a descriptor are kept back)."""
+        view = memoryview(buf)
+        need = self._descriptor_size()
+        emitted = pos = start
+        while (hit := buf.find(DESCRIPTOR_SIG, pos, stop + 3)) >= 0 and hit < stop:
+            self._emit_stored(view[emitted:hit])
+            emitted = hit
+            if len(buf) - hit < need:
+                self._tail = bytes(view[hit:])
+                return None
+            if self._descriptor_matches(buf[hit + 4 : hit + need]):
+                self._data = None
+                self._finish_entry()
+                return hit + need
+            pos = hit + 1
+        keep = min(3, stop - emitted) if hold else 0  # a signature may straddle two chunks
+        self._emit_stored(view[emitted : stop - keep])
+        self._tail = bytes(view[stop - keep : stop])
+        return None
+
+    def _descriptor_matches(self, fields: bytes) -> bool:
+        entry = self._entry
+        layout = "<IQQ" if entry.wide_descriptor else "<III"
+        crc, csize, size = struct.unpack_from(layout, fields)
+        if (crc, csize, size) != (entry.crc, entry.compressed, entry.size):
+            return False
+        entry.expected_crc, entry.expected_csize, entry.expected_size = crc, csize, size
+        return True
+
+    def _end_of_data(self) -> None:
+        if self._entry.has_descriptor:
+            self._expect(4, self._on_descriptor_start)
+        else:
+            self._finish_entry()
+
+    def _on_descriptor_start(self, first: bytes) -> None:
+        rest = 20 if self._entry.wide_descriptor else 12
+        if first == DESCRIPTOR_SIG:
+            self._expect(rest, self._on_descriptor)
+        else:  # the signature is optional
+            self._expect(rest - 4, lambda more: self._on_descriptor(first + more))
+
+    def _on_descriptor(self, fields: bytes) -> None:
+        entry = self._entry
+        layout = "<IQQ" if entry.wide_descriptor else "<III"
+        entry.expected_crc, entry.expected_csize, entry.expected_size = struct.unpack(layout, fields)
+        self._finish_entry()
+
+    def _finish_entry(self) -> None:
+        entry = self._entry
+        if entry.crc != entry.expected_crc:
+            raise self._error(
+                f"entry {entry.name!r} fails its CRC check: the zip says {entry.expected_crc:08x}, the data "
+                f"gives {entry.crc:08x}"
+            )
+        if entry.size != entry.expected_size or entry.compressed != entry.expected_csize:
+            raise self._error(
+                f"entry {entry.name!r}: the zip says {entry.expected_size:,} bytes ({entry.expected_csize:,} "
+                f"compressed), the data has {entry.size:,} ({entry.compressed:,} compressed)"
+            )
+        if entry.out is not None:
+            out, entry.out = entry.out, None
+            out.close()
+        if entry.listing is not None:
+            self._listing = parse_md5_listing(bytes(entry.listing), what=self.what)
+        done = ZipEntry(
+            entry.name, entry.size, entry.compressed, entry.crc, entry.md5.hexdigest() if entry.md5 else None
+        )
+        self._entries.append(done)
+        self._by_name[done.name] = done
+        self._entry = None
+        self._inflater = None
+        self._next_record()
+
+    # --- central directory and end records ----------------------------------------------------------
+    def _on_central(self, record: bytes) -> None:
+        fields = _CENTRAL.unpack(record)
+        flags, crc, csize, size = fields[2], fields[6], fields[7], fields[8]
+        name_len, extra_len, comment_len = fields[9], fields[10], fields[11]
+
+        def check(rest: bytes) -> None:
+            name = _decode_name(rest[:name_len], flags)
+            c, s = csize, size
+            if c == _ZIP64_SENTINEL or s == _ZIP64_SENTINEL:
+                s, c = _zip64_sizes(rest[name_len : name_len + extra_len], s, c)
+            seen = self._by_name.get(name)
+            if seen is None:
+                raise self._error(f"the central directory lists {name!r}, which is not in the zip's data")
+            if (seen.crc32, seen.compressed_size, seen.size) != (crc, c, s):
+                raise self._error(
+                    f"the central directory disagrees with entry {name!r}: CRC {crc:08x}, {s:,} bytes ({c:,} "
+                    f"compressed) there; CRC {seen.crc32:08x}, {seen.size:,} ({seen.compressed_size:,}) in the data"
+                )
+            self._central += 1
+            self._next_record()
+
+        self._expect(name_len + extra_len + comment_len, check)
+
+    def _on_zip64_eocd_size(self, record: bytes) -> None:
+        (size,) = struct.unpack("<Q", record)
+
+        def parse(rest: bytes) -> None:
+            if len(rest) >= 28:
+                self._zip64_total = struct.unpack_from("<Q", rest, 20)[0]
+            self._next_record()
+
+        self._expect(size, parse)
+
+    def _on_eocd(self, record: bytes) -> None:
+        _disk, _cd_disk, _disk_entries, total, _cd_size, cd_offset, comment_len = _EOCD.unpack(record)
+        listed = self._zip64_total if total == 0xFFFF and self._zip64_total is not None else total
+        if not listed == self._central == len(self._entries):
+            raise self._error(
+                f"the zip's end record counts {listed} entries, its central directory {self._central} and its "
+                f"data {len(self._entries)}"
+            )
+        if cd_offset not in (_ZIP64_SENTINEL, self._central_start):
+            raise self._error(
+                f"the end record puts the central directory at byte {cd_offset:,}, but it starts at "
+                f"byte {self._central_start:,}"
+            )
+
+        def done(_comment: bytes) -> None:
+            self._done = True
+
+        self._expect(comment_len, done)
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def _fallback(self, reason: str) -> None:
+        self.abort()
+        self.fallback_reason = reason
+        self._data = None
+
+    def _where(self) -> str:
+        entry = self._entry
+        if entry is not None:
+            return f"inside entry {entry.name!r} ({entry.size:,} bytes of its data read)"
+        if self._central_start is not None:
+            return f"in the central directory, after {len(self._entries)} entries"
+        return f"after {len(self._entries)} complete entries, before the central directory"
+
+    def _error(self, problem: str) -> ZipVerificationError:
+        return ZipVerificationError(f"{self.what}: {problem}")
+
+
+def verify_zip_file(
+    fileobj: BinaryIO, *, sink: EntrySink | None = None, compute_md5: bool = True, what: str = "the zip"
+) -> ZipReport:
+    """Check a finished zip through its central directory (the fallback when it could not be followed inline):
+    every entry is read, so :mod:`zipfile` checks its CRC; its MD5 is computed; ``sink`` receives the data."""
+    try:
+        archive = zipfile.ZipFile(fileobj)
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise ZipVerificationError(f"{what}: not a readable zip ({err})") from None
+    entries: list[ZipEntry] = []
+    listing = None
+    with archive:
+        for info in archive.infolist():
+            problem = unsafe_name(info.filename)
+            if problem:
+                raise ZipVerificationError(f"{what}: entry {info.filename!r} {problem}")
+            digest = hashlib.md5(usedforsecurity=False) if compute_md5 else None
+            kept = bytearray() if posixpath.basename(info.filename).lower() == MD5_LISTING else None
+            out = sink.open(info.filename) if sink is not None and not info.is_dir() else None
+            try:
+                with archive.open(info) as member:
+                    while block := member.read(1 << 20):
+                        if digest is not None:
+                            digest.update(block)
+                        if out is not None:
+                            out.write(block)
+                        if kept is not None and len(kept) < MAX_LISTING:
+                            kept += block
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                EOFError,
+                OSError,
+                ValueError,
+                NotImplementedError,
+                RuntimeError,
+            ) as err:
+                raise ZipVerificationError(f"{what}: entry {info.filename!r} cannot be read ({err})") from None
+            finally:
+                if out is not None:
+                    out.close()
+            if kept is not None:
+                listing = parse_md5_listing(bytes(kept), what=what)
+            entries.append(
+                ZipEntry(
+                    info.filename, info.file_size, info.compress_size, info.CRC, digest.hexdigest() if digest else None
+                )
+            )
+    size = fileobj.seek(0, io.SEEK_END)
+    checks = [f"zip readable: {len(entries)} entries", "CRC-32 of every entry matches"]
+    return ZipReport(entries, size, listing, checks)
+
+
+def check_contents(
+    report: ZipReport,
+    *,
+    expected_count: int | None = None,
+    count_source: str = "ImageCount",
+    require_md5: bool = False,
+    what: str = "the zip",
+) -> ZipReport:
+    """Compare the zip's DICOM files with what the archive said it would send.
+
+    :param expected_count: the number of files the series has (``ImageCount`` of getSeries, ``ObjectCount``
+        of getSeriesSize), or ``None`` when unknown.
+    :param count_source: where ``expected_count`` came from, for messages.
+    :param require_md5: fail if the zip has no ``md5hashes.csv`` (it was asked for).
+    :returns: ``report`` with the checks that passed appended to :attr:`ZipReport.checks`.
+    """
+    files = report.dicom_entries
+    if expected_count is not None:
+        if len(files) != expected_count:
+            raise ZipVerificationError(
+                f"{what}: the zip holds {len(files)} DICOM files but {count_source} says {expected_count}"
+            )
+        report.checks.append(f"{len(files)} DICOM files, as {count_source} says")
+    listing = report.md5_listing
+    if listing is None:
+        if require_md5:
+            raise ZipVerificationError(f"{what}: {MD5_LISTING} was asked for but the zip has none")
+        return report
+    by_base = {posixpath.basename(e.name): e for e in files}
+    by_name = {e.name: e for e in files}
+    listed: set[str] = set()
+    for name, md5 in listing.items():
+        entry = by_name.get(name) or by_base.get(posixpath.basename(name))
+        if entry is None:
+            raise ZipVerificationError(f"{what}: {MD5_LISTING} lists {name!r}, which is not in the zip")
+        if entry.md5 is None:
+            raise RuntimeError("MD5s were not computed; cannot check md5hashes.csv")
+        if entry.md5 != md5:
+            raise ZipVerificationError(f"{what}: {entry.name!r} has MD5 {entry.md5} but {MD5_LISTING} says {md5}")
+        listed.add(entry.name)
+    unlisted = [e.name for e in files if e.name not in listed]
+    if unlisted:
+        raise ZipVerificationError(
+            f"{what}: {len(unlisted)} DICOM files are missing from {MD5_LISTING}, e.g. {unlisted[0]!r}"
+        )
+    report.checks.append(f"MD5 of every file matches {MD5_LISTING} ({len(listing)} files)")
+    return report
+
+
+def parse_md5_listing(data: bytes, *, what: str = "the zip") -> dict[str, str]:
+    """``md5hashes.csv`` (header ``Filename,MD5Hash``) as file name → lower-case hex MD5."""
+    text = data.decode("utf-8-sig", errors="replace")
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or [c.strip().lower() for c in rows[0][:2]] != ["filename", "md5hash"]:
+        head = rows[0] if rows else []
+        raise ZipVerificationError(f"{what}: {MD5_LISTING} does not start with Filename,MD5Hash (it has {head!r})")
+    listing: dict[str, str] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 2 or len(row[1].strip()) != 32:
+            raise ZipVerificationError(f"{what}: line {number} of {MD5_LISTING} is not 'name,md5': {row!r}")
+        listing[row[0].strip()] = row[1].strip().lower()
+    return listing
+
+
+def unsafe_name(name: str) -> str | None:
+    """Why an entry name must not be written under a folder (absolute, ``..``, a drive), or None."""
+    if not name or "\x00" in name:
+        return "has an empty or NUL name"
+    normal = name.replace("\\", "/")
+    if normal.startswith("/") or (len(normal) > 1 and normal[1] == ":"):
+        return "is an absolute path"
+    if any(part == ".." for part in normal.split("/")):
+        return "climbs out of its folder with '..'"
+    return None
+
+
+def _decode_name(raw: bytes, flags: int) -> str:
+    return raw.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+
+
+def _zip64_extra(extra: bytes) -> bytes | None:
+    i = 0
+    while i + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, i)
+        if tag == 0x0001:
+            return extra[i + 4 : i + 4 + size]
+        i += 4 + size
+    return None
+
+
+def _zip64_sizes(extra: bytes, size: int, csize: int) -> tuple[int, int]:
+    """(size, compressed size) with the 0xFFFFFFFF placeholders read from the zip64 extra field."""
+    data = _zip64_extra(extra) or b""
+    offset = 0
+    if size == _ZIP64_SENTINEL and offset + 8 <= len(data):
+        size = struct.unpack_from("<Q", data, offset)[0]
+        offset += 8
+    if csize == _ZIP64_SENTINEL and offset + 8 <= len(data):
+        csize = struct.unpack_from("<Q", data, offset)[0]
+    return size, csize
