@@ -1,0 +1,274 @@
+"""Sensors that wait for TCIA: for new studies, new patients, or any query to return rows.
+
+All three are thin declarations over :class:`TciaBaseSensor`, which polls in any of Airflow's modes:
+``poke`` (holds a worker slot), ``reschedule`` (frees it between pokes) and deferrable (waits in the
+triggerer on :class:`~airflow_provider_tcia.triggers.tcia.TciaQueryTrigger`). What was found — the rows,
+capped at ``max_rows_in_xcom`` — is the task's return value (XCom).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+
+from airflow_provider_tcia.api.dates import parse_date
+from airflow_provider_tcia.api.endpoints import get_endpoint
+from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError
+from airflow_provider_tcia.triggers.polling import ERROR_TYPES, jsonable, poll_once
+from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: How a ``since`` that rendered to nothing looks (no data interval: a manual run).
+_UNSET = ("", "None", "none", "null")
+
+
+class TciaBaseSensor(BaseSensorOperator):
+    """Wait until a TCIA query endpoint returns at least ``min_rows`` rows.
+
+    Subclasses say which endpoint and parameters (:meth:`query`); this class polls, judges, defers and
+    returns the rows.
+
+    A poll that fails for a server-side reason (5xx, 429, a broken connection — after the hook's own
+    retries) counts as "not yet": the sensor polls again after ``poke_interval`` until ``timeout``. A
+    refused key, a wrong request, an unknown endpoint or an unusable connection fail the task at once.
+
+    :param tcia_conn_id: the ``tcia`` connection.
+    :param min_rows: how many rows count as found (default 1: any).
+    :param max_rows_in_xcom: how many of the rows found the task returns (XCom) at most.
+    :param deferrable: wait in the triggerer instead of on a worker (default: ``[operators]
+        default_deferrable``). The sensor pokes once first, and defers only if nothing is there yet.
+    """
+
+    ui_color = "#d6eaf8"
+
+    def __init__(
+        self,
+        *,
+        tcia_conn_id: str = "tcia_default",
+        min_rows: int = 1,
+        max_rows_in_xcom: int = 100,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tcia_conn_id = tcia_conn_id
+        self.min_rows = min_rows
+        self.max_rows_in_xcom = max_rows_in_xcom
+        self.deferrable = deferrable
+        self._request: tuple[str, dict[str, Any]] | None = None
+
+    # --- what to ask: the subclasses' part ------------------------------------------------------------
+    def query(self, context: Context) -> tuple[str, dict[str, Any]]:
+        """The endpoint to poll and its parameters by Python name (rendered templates)."""
+        raise NotImplementedError
+
+    # --- polling -------------------------------------------------------------------------------------
+    def execute(self, context: Context) -> Any:
+        self._prepare(context)
+        if not self.deferrable:
+            return super().execute(context)
+        if self.poke_interval <= 0:
+            raise ValueError(f"a deferrable sensor needs poke_interval > 0, not {self.poke_interval}")
+        started = dt.datetime.now(dt.UTC)
+        found = self.poke(context)
+        if found:
+            self.log.info("Success criteria met. Exiting.")
+            return found.xcom_value
+        endpoint, params = self._checked_request()
+        self.defer(
+            trigger=TciaQueryTrigger(
+                endpoint=endpoint,
+                query_params=params,
+                tcia_conn_id=self.tcia_conn_id,
+                poke_interval=self.poke_interval,
+                min_rows=self.min_rows,
+                max_rows=self.max_rows_in_xcom,
+                timeout_at=(started + timedelta(seconds=self.timeout)).isoformat(),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        endpoint, params = self._checked_request(context)
+        from airflow_provider_tcia.hooks.tcia import TciaHook
+
+        poll = poll_once(TciaHook(self.tcia_conn_id), endpoint, params, min_rows=self.min_rows)
+        if poll.outcome == "found":
+            return PokeReturnValue(True, self._xcom_rows(poll.rows, len(poll.rows)))
+        if poll.outcome == "fatal":
+            raise _error(poll.error_type, poll.message)
+        if poll.outcome == "transient":
+            self.log.warning("%s failed; polling again in %.0f s: %s", endpoint, self.poke_interval, poll.message)
+        else:
+            self.log.info("%s: %d of %d row(s) so far", endpoint, len(poll.rows), self.min_rows)
+        return PokeReturnValue(False)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Resume after the trigger fired: return the rows, or fail clearly."""
+        event = event or {}
+        status = event.get("status")
+        if status == "success":
+            rows = list(event.get("rows") or [])
+            return self._xcom_rows(rows, int(event.get("row_count", len(rows))))
+        message = str(event.get("message") or f"the trigger sent an unexpected event: {event!r}")
+        if status == "timeout":
+            if self.soft_fail or self.never_fail:
+                raise AirflowSkipException(f"Sensor has timed out: {message}")
+            raise AirflowSensorTimeout(f"Sensor has timed out: {message}")
+        if self.never_fail:
+            raise AirflowSkipException(f"Skipping due to never_fail is set to True: {message}")
+        raise _error(event.get("error_type"), message)
+
+    # --- helpers -------------------------------------------------------------------------------------
+    def _prepare(self, context: Context) -> None:
+        """Check the rendered arguments before anything is sent."""
+        for name in ("min_rows", "max_rows_in_xcom"):
+            value = getattr(self, name)
+            lowest = 1 if name == "min_rows" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise ValueError(f"{name} must be an integer >= {lowest}, not {value!r}")
+        if not isinstance(self.tcia_conn_id, str) or not self.tcia_conn_id:
+            raise ValueError(f"tcia_conn_id must be a connection id, not {self.tcia_conn_id!r}")
+        endpoint, params = self.query(context)
+        ep = get_endpoint(endpoint)
+        if ep.kind != "query":
+            raise TciaBadRequestError(f"{ep.name} is a download, not a query a sensor can wait for")
+        if "format" in params:
+            raise TciaBadRequestError("a sensor reads JSON rows; do not pass format")
+        checked = ep.check_params(params)
+        for name, value in checked.items():
+            if ep.param(name).is_date:
+                checked[name] = parse_date(value, param=name).isoformat()
+        self._request = (ep.name, jsonable(checked))
+
+    def _checked_request(self, context: Context | None = None) -> tuple[str, dict[str, Any]]:
+        if self._request is None:
+            if context is None:  # pragma: no cover - execute() prepares first
+                raise RuntimeError("the sensor was not prepared")
+            self._prepare(context)
+        assert self._request is not None
+        return self._request
+
+    def _xcom_rows(self, rows: list[dict[str, Any]], total: int) -> list[dict[str, Any]]:
+        kept = rows[: self.max_rows_in_xcom]
+        if total > len(kept):
+            self.log.warning(
+                "%d row(s) found; the task returns the first %d (raise max_rows_in_xcom for more)", total, len(kept)
+            )
+        else:
+            self.log.info("%d row(s) found", total)
+        return kept
+
+
+def _error(error_type: str | None, message: str) -> TciaError:
+    cls = ERROR_TYPES.get(error_type or "", TciaError)
+    return cls(message)
+
+
+def resolve_since(value: Any, context: Context) -> str:
+    """The ``since`` day as an ISO date.
+
+    ``value`` is the rendered template (by default ``{{ data_interval_start }}``) or a date. When it
+    rendered to nothing — a manual run without a data interval — the day before the run was started is
+    used, so the sensor waits for studies added on the day of the run or later.
+    """
+    if value is None or (isinstance(value, str) and value.strip() in _UNSET):
+        run_after = _run_started(context)
+        return (run_after.date() - timedelta(days=1)).isoformat()
+    return parse_date(value, param="since").isoformat()
+
+
+def _run_started(context: Context) -> dt.datetime:
+    dag_run = context.get("dag_run")
+    for attr in ("run_after", "logical_date", "start_date"):
+        value = getattr(dag_run, attr, None) if dag_run is not None else None
+        if isinstance(value, dt.datetime):
+            return value.astimezone(dt.UTC) if value.tzinfo else value
+    return dt.datetime.now(dt.UTC)
+
+
+class TciaQuerySensor(TciaBaseSensor):
+    """Wait until any TCIA query endpoint returns rows (or at least ``min_rows`` of them).
+
+    :param endpoint: the endpoint's name (``getSeries``, ``getPatientStudy`` …; seed, NBIA or hook-method
+        spelling).
+    :param query_params: its parameters by Python name (``{"collection": "TCGA-GBM", "modality": "MR"}``);
+        templated.
+    """
+
+    template_fields: Sequence[str] = ("endpoint", "query_params", "tcia_conn_id")
+    template_fields_renderers = {"query_params": "json"}
+
+    def __init__(self, *, endpoint: str, query_params: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.endpoint = endpoint
+        self.query_params = query_params
+
+    def query(self, context: Context) -> tuple[str, dict[str, Any]]:
+        if self.query_params is not None and not isinstance(self.query_params, dict):
+            raise TciaBadRequestError(f"query_params must be a dict, not {type(self.query_params).__name__}")
+        return self.endpoint, dict(self.query_params or {})
+
+
+class _SinceSensor(TciaBaseSensor):
+    """A sensor for one of the "added after a date" endpoints."""
+
+    endpoint_name: str = ""
+    template_fields: Sequence[str] = ("collection", "since", "tcia_conn_id")
+
+    def __init__(self, *, collection: str, since: Any = "{{ data_interval_start }}", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+        self.since = since
+
+    def _params(self, context: Context) -> dict[str, Any]:
+        if not isinstance(self.collection, str) or not self.collection.strip():
+            raise TciaBadRequestError(f"collection must be a non-empty string, not {self.collection!r}")
+        return {"collection": self.collection, "date": resolve_since(self.since, context)}
+
+    def query(self, context: Context) -> tuple[str, dict[str, Any]]:
+        return self.endpoint_name, self._params(context)
+
+
+class TciaNewStudiesSensor(_SinceSensor):
+    """Wait for studies added to a collection (or to one patient of it) after ``since``
+    (``NewStudiesInPatientCollection``); returns the new study rows.
+
+    :param collection: the collection; templated.
+    :param since: a day (date, datetime or ISO string); templated, default ``{{ data_interval_start }}``.
+        Studies added *after* that day count. In a manual run without a data interval: the day before the
+        run started. Sent in the connection's API format (``YYYY-MM-DD`` or NBIA's ``MM-DD-YYYY``).
+    :param patient_id: only this patient's studies; templated.
+    """
+
+    endpoint_name = "NewStudiesInPatientCollection"
+    template_fields: Sequence[str] = ("collection", "since", "patient_id", "tcia_conn_id")
+
+    def __init__(self, *, patient_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.patient_id = patient_id
+
+    def _params(self, context: Context) -> dict[str, Any]:
+        params = super()._params(context)
+        if self.patient_id not in (None, ""):
+            params["patient_id"] = self.patient_id
+        return params
+
+
+class TciaNewPatientsSensor(_SinceSensor):
+    """Wait for patients added to a collection after ``since`` (``NewPatientsInCollection``); returns the
+    new patient rows.
+
+    :param collection: the collection; templated.
+    :param since: as for :class:`TciaNewStudiesSensor`.
+    """
+
+    endpoint_name = "NewPatientsInCollection"

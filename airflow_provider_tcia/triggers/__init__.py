@@ -1,0 +1,1 @@
+"""Triggers: the sensors' deferrable side and the new-studies asset watcher."""

@@ -1,0 +1,88 @@
+"""What the new-studies watcher has already announced, kept small and saved across triggerer restarts.
+
+TCIA answers "studies added after DATE" at the granularity of a day, so a watcher cannot ask only for what
+is new since its last poll. It asks from a ``since`` day and drops the studies it has already announced.
+To keep both the answers and this memory small it moves ``since`` forward as days pass: to
+``today - SINCE_LAG_DAYS`` (a margin for the server's clock and time zone), and forgets studies first
+seen long enough before the new ``since`` that TCIA cannot return them any more.
+
+The state is a small JSON document: ``{"since": "YYYY-MM-DD", "seen": {StudyInstanceUID: "YYYY-MM-DD"}}``
+(the day each study was first announced).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+#: How many days behind today ``since`` trails once it moves forward.
+SINCE_LAG_DAYS = 2
+#: How many days before ``since`` a study must have been first seen before it is forgotten.
+FORGET_MARGIN_DAYS = 2
+
+
+def study_key(row: dict[str, Any]) -> str:
+    """A study's identity: its StudyInstanceUID (the whole row, for a row without one)."""
+    uid = row.get("StudyInstanceUID")
+    if uid:
+        return str(uid)
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+@dataclass
+class Progress:
+    """The watcher's ``since`` day and the studies it has announced."""
+
+    since: dt.date
+    seen: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, document: Any, default_since: dt.date, *, floor: dt.date | None = None) -> Progress:
+        """From a saved document; a missing or unreadable one starts from ``default_since``.
+
+        :param floor: a configured start that saved progress never goes back before.
+        """
+        if not isinstance(document, dict):
+            return cls(default_since)
+        try:
+            since = dt.date.fromisoformat(str(document["since"]))
+            seen = {str(k): str(v) for k, v in dict(document.get("seen") or {}).items()}
+        except (KeyError, TypeError, ValueError):
+            return cls(default_since)
+        return cls(max(since, floor) if floor else since, seen)
+
+    def dump(self) -> dict[str, Any]:
+        return {"since": self.since.isoformat(), "seen": dict(self.seen)}
+
+    def unseen(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows not announced yet, in order, each study once."""
+        out, keys = [], set()
+        for row in rows:
+            key = study_key(row)
+            if key not in self.seen and key not in keys:
+                keys.add(key)
+                out.append(row)
+        return out
+
+    def mark_seen(self, rows: list[dict[str, Any]], today: dt.date) -> None:
+        for row in rows:
+            self.seen.setdefault(study_key(row), today.isoformat())
+
+    def advance(self, today: dt.date) -> bool:
+        """Move ``since`` up to ``today - SINCE_LAG_DAYS`` and forget what TCIA can no longer return.
+
+        Call it only after a poll whose rows were all announced (or already seen). Returns whether
+        anything changed.
+        """
+        changed = False
+        target = today - dt.timedelta(days=SINCE_LAG_DAYS)
+        if target > self.since:
+            self.since = target
+            changed = True
+        horizon = (self.since - dt.timedelta(days=FORGET_MARGIN_DAYS)).isoformat()
+        stale = [key for key, first_seen in self.seen.items() if first_seen < horizon]
+        for key in stale:
+            del self.seen[key]
+        return changed or bool(stale)

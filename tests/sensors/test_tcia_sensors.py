@@ -1,0 +1,258 @@
+"""The sensors without a server (HTTP mocked): what they ask, poke/reschedule/deferrable modes, the rows
+they return, errors before anything is sent, and the key kept out of every message."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from unittest import mock
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+
+from airflow_provider_tcia.exceptions import TciaAuthError, TciaBadRequestError, TciaNotFoundError
+from airflow_provider_tcia.sensors.tcia import (
+    TciaNewPatientsSensor,
+    TciaNewStudiesSensor,
+    TciaQuerySensor,
+    resolve_since,
+)
+from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
+
+KEY = "sekrit-key-0123456789"
+ROOT = "http://tcia.test"
+LEGACY = f"{ROOT}/services/v2/TCIA/query"
+RUN_AFTER = dt.datetime(2024, 5, 10, 15, 30, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def legacy_connection(monkeypatch):
+    conn = {"conn_type": "tcia", "host": ROOT, "password": KEY, "extra": {"api": "legacy", "max_retries": 0}}
+    monkeypatch.setenv("AIRFLOW_CONN_TCIA_DEFAULT", json.dumps(conn))
+
+
+@pytest.fixture
+def no_sleep(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr("airflow.sdk.bases.sensor.time.sleep", slept.append)
+    return slept
+
+
+def sent(requests_mock) -> dict[str, str]:
+    """The query parameters of the last request, as sent (requests_mock's own ``qs`` lowercases them)."""
+    return dict(parse_qsl(urlsplit(requests_mock.last_request.url).query))
+
+
+def context(**extra):
+    ti = mock.Mock()
+    ti.get_first_reschedule_date.return_value = None
+    return {"dag_run": mock.Mock(run_after=RUN_AFTER), "ti": ti, **extra}
+
+
+def studies(*uids):
+    return [{"StudyInstanceUID": uid, "PatientID": "P1", "Collection": "C"} for uid in uids]
+
+
+def new_studies_sensor(**kwargs):
+    defaults = {"task_id": "wait", "collection": "C", "since": "2024-05-01", "poke_interval": 5, "timeout": 60}
+    return TciaNewStudiesSensor(**(defaults | kwargs))
+
+
+# --- what is asked ---------------------------------------------------------------------------------
+def test_new_studies_sensor_asks_with_the_api_date_format(requests_mock):
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=studies("1"))
+    rows = new_studies_sensor(patient_id="P1", since="2024-05-01T00:00:00+00:00").execute(context())
+    assert rows == studies("1")
+    assert sent(requests_mock) == {"Collection": "C", "Date": "2024-05-01", "PatientID": "P1", "format": "json"}
+    assert KEY not in requests_mock.last_request.url  # the key travels in a header
+
+
+def test_new_patients_sensor_asks_new_patients_in_collection(requests_mock):
+    requests_mock.get(f"{LEGACY}/NewPatientsInCollection", json=[{"PatientID": "P9", "Collection": "C"}])
+    sensor = TciaNewPatientsSensor(task_id="p", collection="C", since=dt.date(2024, 4, 30), poke_interval=1)
+    assert sensor.execute(context()) == [{"PatientID": "P9", "Collection": "C"}]
+    assert sent(requests_mock)["Date"] == "2024-04-30"
+
+
+def test_query_sensor_waits_for_a_row_count(requests_mock, no_sleep):
+    requests_mock.get(
+        f"{LEGACY}/getSeries",
+        [{"json": [{"SeriesInstanceUID": "1"}]}, {"json": [{"SeriesInstanceUID": "1"}, {"SeriesInstanceUID": "2"}]}],
+    )
+    sensor = TciaQuerySensor(
+        task_id="q", endpoint="getSeries", query_params={"collection": "C", "modality": "MR"}, min_rows=2,
+        poke_interval=3, timeout=60,
+    )  # fmt: skip
+    assert sensor.execute(context()) == [{"SeriesInstanceUID": "1"}, {"SeriesInstanceUID": "2"}]
+    assert requests_mock.call_count == 2
+    assert no_sleep == [3]
+    assert sent(requests_mock) == {"Collection": "C", "Modality": "MR", "format": "json"}
+
+
+def test_rows_returned_are_capped(requests_mock):
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=studies("1", "2", "3"))
+    assert new_studies_sensor(max_rows_in_xcom=2).execute(context()) == studies("1", "2")
+
+
+# --- since -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("since", "expected"),
+    [
+        ("2024-05-01 00:00:00+00:00", "2024-05-01"),  # how {{ data_interval_start }} renders
+        ("2024-05-01T23:30:00-02:00", "2024-05-02"),  # taken in UTC
+        (dt.date(2024, 5, 1), "2024-05-01"),
+        ("None", "2024-05-09"),  # a manual run without a data interval: the day before the run
+        ("", "2024-05-09"),
+        (None, "2024-05-09"),
+    ],
+)
+def test_resolve_since(since, expected):
+    assert resolve_since(since, context()) == expected
+
+
+def test_since_is_templated_and_defaults_to_the_data_interval_start():
+    sensor = TciaNewStudiesSensor(task_id="s", collection="C")
+    assert sensor.since == "{{ data_interval_start }}"
+    assert {"collection", "since", "patient_id", "tcia_conn_id"} <= set(sensor.template_fields)
+
+
+# --- bad input fails before anything is sent ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("sensor", "match"),
+    [
+        (lambda: new_studies_sensor(since="last tuesday"), "not a date"),
+        (lambda: new_studies_sensor(collection=""), "collection"),
+        (lambda: TciaQuerySensor(task_id="q", endpoint="getNothing"), "getNothing"),
+        (
+            lambda: TciaQuerySensor(task_id="q", endpoint="getImage", query_params={"series_instance_uid": "1"}),
+            "download",
+        ),
+        (lambda: TciaQuerySensor(task_id="q", endpoint="getSeriesSize"), "series_instance_uid"),
+        (lambda: TciaQuerySensor(task_id="q", endpoint="getSeries", query_params={"colour": "red"}), "colour"),
+        (lambda: TciaQuerySensor(task_id="q", endpoint="getSeries", query_params={"format": "csv"}), "format"),
+        (lambda: TciaQuerySensor(task_id="q", endpoint="getSeries", query_params="collection=C"), "dict"),
+        (lambda: new_studies_sensor(min_rows=0), "min_rows"),
+        (lambda: new_studies_sensor(max_rows_in_xcom=-1), "max_rows_in_xcom"),
+    ],
+)
+def test_bad_input_is_refused_before_any_request(requests_mock, sensor, match):
+    with pytest.raises(ValueError, match=match):
+        sensor().execute(context())
+    assert requests_mock.call_count == 0
+
+
+# --- errors while polling ----------------------------------------------------------------------------
+def test_a_server_error_is_not_yet_and_the_sensor_polls_again(requests_mock, no_sleep):
+    requests_mock.get(
+        f"{LEGACY}/NewStudiesInPatientCollection",
+        [{"status_code": 503, "text": "down"}, {"json": []}, {"json": studies("1")}],
+    )
+    assert new_studies_sensor().execute(context()) == studies("1")
+    assert no_sleep == [5, 5]
+
+
+@pytest.mark.parametrize(("status", "error"), [(401, TciaAuthError), (403, TciaAuthError), (404, TciaNotFoundError)])
+def test_a_refused_key_or_unknown_endpoint_fails_at_once(requests_mock, no_sleep, status, error):
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", status_code=status, text=f"denied {KEY}")
+    with pytest.raises(error) as caught:
+        new_studies_sensor().execute(context())
+    assert KEY not in str(caught.value)
+    assert requests_mock.call_count == 1
+    assert no_sleep == []
+
+
+def test_poke_mode_times_out(requests_mock, no_sleep):
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=[])
+    with pytest.raises(AirflowSensorTimeout):
+        new_studies_sensor(timeout=0).execute(context())
+
+
+def test_reschedule_mode_frees_the_slot_when_nothing_is_there(requests_mock):
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=[])
+    with pytest.raises(AirflowRescheduleException):
+        new_studies_sensor(mode="reschedule").execute(context())
+
+
+# --- deferrable ------------------------------------------------------------------------------------
+def test_deferrable_returns_at_once_when_already_there(requests_mock):
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=studies("1"))
+    assert new_studies_sensor(deferrable=True).execute(context()) == studies("1")
+    assert requests_mock.call_count == 1
+
+
+def test_deferrable_defers_with_the_sensor_timeout(requests_mock):
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=[])
+    sensor = new_studies_sensor(deferrable=True, patient_id="P1", timeout=120, max_rows_in_xcom=7, min_rows=2)
+    before = dt.datetime.now(dt.UTC)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context())
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout == dt.timedelta(seconds=120)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, TciaQueryTrigger)
+    _, kwargs = trigger.serialize()
+    assert kwargs["endpoint"] == "NewStudiesInPatientCollection"
+    assert kwargs["query_params"] == {"collection": "C", "date": "2024-05-01", "patient_id": "P1"}
+    assert (kwargs["poke_interval"], kwargs["min_rows"], kwargs["max_rows"]) == (5.0, 2, 7)
+    timeout_at = dt.datetime.fromisoformat(kwargs["timeout_at"])
+    assert before + dt.timedelta(seconds=119) < timeout_at < dt.datetime.now(dt.UTC) + dt.timedelta(seconds=121)
+    assert KEY not in json.dumps(kwargs)
+
+
+def test_deferrable_default_comes_from_the_config(monkeypatch):
+    import importlib
+
+    import airflow_provider_tcia.sensors.tcia as module
+
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    try:
+        reloaded = importlib.reload(module)
+        assert reloaded.TciaNewStudiesSensor(task_id="s", collection="C").deferrable is True
+    finally:
+        monkeypatch.delenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE")
+        importlib.reload(module)
+
+
+def test_deferrable_refuses_a_zero_poke_interval(requests_mock):
+    with pytest.raises(ValueError, match="poke_interval"):
+        new_studies_sensor(deferrable=True, poke_interval=0).execute(context())
+    assert requests_mock.call_count == 0
+
+
+def test_execute_complete_returns_the_rows():
+    event = {"status": "success", "rows": studies("1", "2"), "row_count": 5}
+    assert new_studies_sensor(max_rows_in_xcom=1).execute_complete(context(), event) == studies("1")
+
+
+@pytest.mark.parametrize(
+    ("error_type", "error"),
+    [("TciaAuthError", TciaAuthError), ("TciaBadRequestError", TciaBadRequestError), ("Weird", Exception)],
+)
+def test_execute_complete_raises_the_error_the_trigger_reported(error_type, error):
+    event = {"status": "error", "error_type": error_type, "message": "HTTP 401 from http://tcia.test/..."}
+    with pytest.raises(error, match="HTTP 401"):
+        new_studies_sensor().execute_complete(context(), event)
+
+
+def test_execute_complete_timeout_fails_or_skips():
+    event = {"status": "timeout", "message": "still nothing"}
+    with pytest.raises(AirflowSensorTimeout, match="still nothing"):
+        new_studies_sensor().execute_complete(context(), event)
+    with pytest.raises(AirflowSkipException):
+        new_studies_sensor(soft_fail=True).execute_complete(context(), event)
+
+
+def test_transient_error_in_deferrable_first_poke_still_defers(requests_mock):
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", status_code=503, text="down")
+    with pytest.raises(TaskDeferred):
+        new_studies_sensor(deferrable=True).execute(context())
+
+
+def test_since_is_sent_in_nbia_format_with_the_same_meaning(requests_mock, monkeypatch):
+    conn = {"conn_type": "tcia", "host": ROOT, "extra": {"api": "nbia", "max_retries": 0}}
+    monkeypatch.setenv("AIRFLOW_CONN_TCIA_DEFAULT", json.dumps(conn))
+    requests_mock.get(f"{ROOT}/nbia-api/services/v4/NewStudiesInPatientCollection", json=studies("1"))
+    assert new_studies_sensor(since="2024-05-01").execute(context()) == studies("1")
+    # NBIA v4 selects on or after fromDate: "added after May 1" is fromDate=05-02-2024.
+    assert sent(requests_mock) == {"Collection": "C", "fromDate": "05-02-2024", "format": "json"}
