@@ -1,0 +1,49 @@
+"""The log of requests the emulator received, with secrets redacted."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+
+from airflow_provider_tcia.api.redact import REDACTED, SECRET_QUERY_KEYS
+
+SECRET_HEADERS = frozenset({"api_key", "authorization", "x-mashape-authorization", "cookie"})
+
+
+class RequestLog:
+    """The last ``maxlen`` requests (admin requests excluded), oldest first. Thread-safe."""
+
+    def __init__(self, maxlen: int = 10_000) -> None:
+        self._entries: deque[dict[str, object]] = deque(maxlen=maxlen)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def record(
+        self, method: str, path: str, query: Iterable[tuple[str, str]], headers: Mapping[str, str] | Iterable
+    ) -> dict[str, object]:
+        """Add a request; the returned entry is completed (``status``, ``fault``, …) as it is answered."""
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        entry: dict[str, object] = {
+            "id": next(self._ids),
+            "time": time.time(),
+            "method": method,
+            "path": path,
+            "query": [[k, REDACTED if k.lower() in SECRET_QUERY_KEYS else v] for k, v in query],
+            "headers": {k: (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in pairs},
+            "status": None,
+        }
+        with self._lock:
+            self._entries.append(entry)
+        return entry
+
+    def entries(self, since: int = 0) -> list[dict[str, object]]:
+        """Copies of the entries with an id above ``since``."""
+        with self._lock:
+            return [dict(e) for e in self._entries if int(e["id"]) > since]  # type: ignore[arg-type]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
