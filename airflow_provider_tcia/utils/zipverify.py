@@ -159,6 +159,7 @@ class StreamingZipVerifier:
     :param compute_md5: compute each entry's MD5 (needed to check ``md5hashes.csv`` and for the manifest).
     :param what: how messages name the zip (``"getImage(SeriesInstanceUID='1.2.3')"``).
     :param on_data: called with the number of uncompressed bytes as each piece of entry data is checked.
+    :param on_entry: called with each entry once it passed its checks.
     """
 
     def __init__(
@@ -168,11 +169,13 @@ class StreamingZipVerifier:
         compute_md5: bool = True,
         what: str = "the zip",
         on_data: Callable[[int], None] | None = None,
+        on_entry: Callable[[ZipEntry], None] | None = None,
     ) -> None:
         self.sink = sink
         self.compute_md5 = compute_md5
         self.what = what
         self.on_data = on_data
+        self.on_entry = on_entry
         self.position = 0
         """Bytes fed so far."""
         self.fallback_reason: str | None = None
@@ -488,6 +491,8 @@ class StreamingZipVerifier:
         self._by_name[done.name] = done
         self._entry = None
         self._inflater = None
+        if self.on_entry is not None:
+            self.on_entry(done)
         self._next_record()
 
     # --- central directory and end records ----------------------------------------------------------

@@ -1,0 +1,488 @@
+"""The engine behind :class:`~airflow_provider_tcia.operators.download.TciaDownloadSeriesOperator`.
+
+For each series: stream getImage from the socket to a temporary object beside the destination while a
+:class:`~airflow_provider_tcia.utils.zipverify.StreamingZipVerifier` checks it (CRC-32 and MD5 of every entry,
+the zip's structure), compare the files with ImageCount / ObjectCount and ``md5hashes.csv``, move the data
+into place, then write its manifest (:mod:`airflow_provider_tcia.utils.manifest`). Memory does not grow with
+the size of a series: bytes pass through in the hook's chunks.
+
+A body that breaks off or fails verification is downloaded again, a bounded number of times with the
+connection's backoff (``max_retries`` and ``retry_backoff`` of the ``tcia`` connection); opening the request
+is retried by the hook itself (429, 5xx, connection errors, an HTML page sent with 200). Nothing is left at
+the destination by a failed attempt: temporary names start with ``.`` and contain ``.partial-``, and are
+removed on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from typing import IO, Any
+
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, TciaError, TciaNotFoundError
+from airflow_provider_tcia.hooks.tcia import TciaHook, TciaStream
+from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
+from airflow_provider_tcia.utils.manifest import MANIFEST_SUFFIX, build_manifest, check_present
+from airflow_provider_tcia.utils.progress import DownloadProgress, human_bytes
+from airflow_provider_tcia.utils.series_input import SeriesRef, check_segment
+from airflow_provider_tcia.utils.storage import atomic_writer, publish, temporary_sibling
+from airflow_provider_tcia.utils.zipverify import (
+    StreamingZipVerifier,
+    ZipEntry,
+    ZipReport,
+    check_contents,
+    verify_zip_file,
+)
+
+LAYOUTS = ("zip", "extract")
+#: Part size of uploads to object stores: the least S3 accepts, so each upload buffers little.
+UPLOAD_BLOCK = 5 << 20
+_LOCAL = ("file", "local", "")
+
+
+class TciaDownloadError(TciaError):
+    """Some series of a task could not be downloaded (each after its own retries)."""
+
+
+class DownloadStopped(TciaError):
+    """The task was asked to stop; the series in flight were abandoned and cleaned up."""
+
+
+@dataclass
+class SeriesResult:
+    """What happened to one series."""
+
+    series_instance_uid: str
+    path: str
+    bytes: int
+    files: int
+    verified: bool
+    skipped: bool
+    manifest: str
+    seconds: float = 0.0
+    attempts: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """The small dict pushed to XCom."""
+        return {
+            "series_instance_uid": self.series_instance_uid,
+            "path": self.path,
+            "bytes": self.bytes,
+            "files": self.files,
+            "verified": self.verified,
+            "skipped": self.skipped,
+        }
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    """Where each series goes.
+
+    :param destination: the root folder (any object storage).
+    :param layout: ``zip`` (``<folder>/<SeriesInstanceUID>.zip``) or ``extract``
+        (``<folder>/<SeriesInstanceUID>/<files>``).
+    :param nested: ``<folder>`` is ``<destination>/<PatientID>/<StudyInstanceUID>`` instead of the root.
+    """
+
+    destination: ObjectStoragePath
+    layout: str = "zip"
+    nested: bool = False
+
+    def folder(self, ref: SeriesRef) -> ObjectStoragePath:
+        if not self.nested:
+            return self.destination
+        patient = check_segment(ref.patient_id, f"PatientID of series {ref.series_instance_uid}")
+        study = check_segment(ref.study_instance_uid, f"StudyInstanceUID of series {ref.series_instance_uid}")
+        return self.destination / patient / study
+
+    def data_path(self, ref: SeriesRef) -> ObjectStoragePath:
+        uid = ref.series_instance_uid
+        return self.folder(ref) / (f"{uid}.zip" if self.layout == "zip" else uid)
+
+    def manifest_path(self, ref: SeriesRef) -> ObjectStoragePath:
+        return self.folder(ref) / f"{ref.series_instance_uid}{MANIFEST_SUFFIX}"
+
+
+class _BodyFailure(Exception):
+    """A failure while reading or verifying the body: worth downloading the series again."""
+
+    def __init__(self, error: TciaError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Respool(Exception):
+    """The zip cannot be extracted while it streams: download it whole, then check and extract it."""
+
+
+class SeriesDownloader:
+    """Downloads series to a :class:`DownloadPlan`, verified, atomically, skipping those already there.
+
+    :param hook: the TCIA hook (its pooled session is shared by concurrent downloads).
+    :param plan: where the series go.
+    :param md5: ask for ``md5hashes.csv`` where the API offers it (NBIA) and check every file against it.
+    :param check_count: when a series' ImageCount is unknown (a bare UID) and no ``md5hashes.csv`` will list
+        its files, ask getSeriesSize for its ObjectCount so the file count can be checked.
+    :param progress_interval: seconds between progress lines in the log.
+    :param log: the task's logger.
+    """
+
+    def __init__(
+        self,
+        hook: TciaHook,
+        plan: DownloadPlan,
+        *,
+        md5: bool = True,
+        check_count: bool = True,
+        progress_interval: float = 30.0,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.hook = hook
+        self.plan = plan
+        self.md5 = md5
+        self.check_count = check_count
+        self.progress_interval = progress_interval
+        self.log = log or logging.getLogger(__name__)
+        self.progress = DownloadProgress(self.log, total_series=0, interval=progress_interval)
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Abandon the downloads in flight (their temporary objects are removed) and start no more."""
+        self._stop.set()
+
+    # --- many series --------------------------------------------------------------------------------
+    def run(self, refs: Sequence[SeriesRef], *, max_concurrency: int = 1) -> list[SeriesResult]:
+        """Download every series in ``refs``, up to ``max_concurrency`` at a time.
+
+        A series that fails does not stop the others; when all are done, the failures are raised together
+        (:class:`TciaDownloadError`, or the one error itself for a single series).
+        """
+        config = self.hook.config  # read the connection once, before any thread needs it
+        _ = self.hook.session
+        sizes = [r.file_size for r in refs]
+        expected = sum(sizes) if sizes and all(s is not None for s in sizes) else None  # type: ignore[misc]
+        self.progress = DownloadProgress(
+            self.log, total_series=len(refs), expected_bytes=expected, interval=self.progress_interval
+        )
+        workers = max(1, min(max_concurrency, len(refs)))
+        self.log.info(
+            "downloading %d series to %s (layout %s%s), %d at a time, from the %s API %s",
+            len(refs), self.plan.destination, self.plan.layout, ", nested" if self.plan.nested else "",
+            workers, config.generation.name, config.generation.version,
+        )  # fmt: skip
+        results: dict[str, SeriesResult] = {}
+        failures: dict[str, BaseException] = {}
+        if workers == 1:
+            for ref in refs:
+                if self._stop.is_set():
+                    raise DownloadStopped(f"stopped before series {ref.series_instance_uid}")
+                try:
+                    results[ref.series_instance_uid] = self.download(ref)
+                except (TciaError, OSError) as err:
+                    failures[ref.series_instance_uid] = err
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tcia-download") as pool:
+                futures = {pool.submit(self.download, ref): ref for ref in refs}
+                try:
+                    for future in as_completed(futures):
+                        uid = futures[future].series_instance_uid
+                        try:
+                            results[uid] = future.result()
+                        except Exception as err:
+                            failures[uid] = err
+                except BaseException:
+                    # Killed or interrupted: let the running downloads clean up, start no more.
+                    self._stop.set()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+        self.log.info("download summary: %s", self.progress.summary())
+        if failures:
+            raise self._failure(refs, failures)
+        return [results[r.series_instance_uid] for r in refs]
+
+    def _failure(self, refs: Sequence[SeriesRef], failures: dict[str, BaseException]) -> BaseException:
+        if len(refs) == 1:
+            return next(iter(failures.values()))
+        listed = "; ".join(f"{uid}: {err}" for uid, err in list(failures.items())[:5])
+        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+        error = TciaDownloadError(
+            f"{len(failures)} of {len(refs)} series failed ({len(refs) - len(failures)} are in place and verified; "
+            f"a re-run skips them): {listed}{more}"
+        )
+        error.__cause__ = next(iter(failures.values()))
+        return error
+
+    # --- one series ---------------------------------------------------------------------------------
+    def download(self, ref: SeriesRef) -> SeriesResult:
+        """Download one series (or skip it if it is already present and verified), with bounded retries."""
+        started = time.monotonic()
+        uid = ref.series_instance_uid
+        try:
+            ref, count_source = self._complete(ref)
+            data_path = self.plan.data_path(ref)
+            manifest_path = self.plan.manifest_path(ref)
+            presence = check_present(manifest_path, data_path, self.plan.layout)
+            if presence.present:
+                manifest = presence.manifest or {}
+                self.log.info("series %s skipped: already present and verified at %s", uid, data_path)
+                self.progress.series_finished(skipped=True)
+                return SeriesResult(
+                    uid, str(data_path), int(manifest.get("bytes", 0)), int(manifest.get("files", 0)),
+                    verified=True, skipped=True, manifest=str(manifest_path),
+                )  # fmt: skip
+            if presence.reason != "no manifest":
+                self.log.info("series %s is downloaded again: %s", uid, presence.reason)
+            result = self._with_retries(ref, count_source, data_path, manifest_path, started)
+        except BaseException:
+            self.progress.series_finished(failed=True)
+            raise
+        self.progress.series_finished()
+        return result
+
+    def _complete(self, ref: SeriesRef) -> tuple[SeriesRef, str]:
+        """``ref`` with what its checks and its place need, asked of TCIA only when missing."""
+        uid = ref.series_instance_uid
+        needs_place = self.plan.nested and (ref.patient_id is None or ref.study_instance_uid is None)
+        md5_listed = self.md5 and self.hook.config.generation.offers_md5()
+        needs_count = self.check_count and ref.image_count is None and not md5_listed
+        if needs_place:
+            rows = self.hook.get_series(series_instance_uid=uid)
+            row = next((r for r in rows if r.get("SeriesInstanceUID") == uid), None)
+            if row is None:
+                raise TciaNotFoundError(f"getSeries(SeriesInstanceUID={uid!r}) returned no row for this series")
+            count = row.get("ImageCount")
+            ref = replace(
+                ref,
+                patient_id=ref.patient_id or row.get("PatientID"),
+                study_instance_uid=ref.study_instance_uid or row.get("StudyInstanceUID"),
+                image_count=ref.image_count if ref.image_count is not None else _int(count),
+            )
+        elif needs_count:
+            rows = self.hook.get_series_size(uid)
+            count = _int(rows[0].get("ObjectCount")) if rows else None
+            if count is None:
+                raise TciaNotFoundError(f"getSeriesSize(SeriesInstanceUID={uid!r}) has no ObjectCount: {rows!r}")
+            return replace(ref, image_count=count), "ObjectCount (getSeriesSize)"
+        return ref, "ImageCount (getSeries)"
+
+    def _with_retries(
+        self,
+        ref: SeriesRef,
+        count_source: str,
+        data_path: ObjectStoragePath,
+        manifest_path: ObjectStoragePath,
+        started: float,
+    ) -> SeriesResult:
+        policy = self.hook.config.retry
+        uid = ref.series_instance_uid
+        attempt = 0
+        spool = False
+        while True:
+            try:
+                return self._attempt(ref, count_source, data_path, manifest_path, attempt + 1, spool, started)
+            except _Respool as why:
+                self.log.warning("series %s: %s; downloading it whole, then checking and extracting it", uid, why)
+                spool = True
+            except _BodyFailure as failure:
+                err = failure.error
+                if not policy.can_retry(attempt):
+                    raise type(err)(
+                        f"series {uid}: gave up after {attempt + 1} downloads (max_retries={policy.max_retries}); "
+                        f"the last: {err}"
+                    ) from None
+                delay = policy.delay(attempt)
+                self.log.warning(
+                    "series %s: %s; downloading it again in %.1f s (retry %d/%d)",
+                    uid, err, delay, attempt + 1, policy.max_retries,
+                )  # fmt: skip
+                if self._stop.wait(delay):
+                    raise DownloadStopped(f"stopped while waiting to retry series {uid}") from None
+                attempt += 1
+
+    def _attempt(
+        self,
+        ref: SeriesRef,
+        count_source: str,
+        data_path: ObjectStoragePath,
+        manifest_path: ObjectStoragePath,
+        attempt: int,
+        spool: bool,
+        started: float,
+    ) -> SeriesResult:
+        uid = ref.series_instance_uid
+        what = f"getImage(SeriesInstanceUID={uid!r})"
+        extract = self.plan.layout == "extract"
+        data_tmp = temporary_sibling(data_path)
+        zip_tmp = temporary_sibling(data_path.parent / f"{uid}.zip") if extract else data_tmp
+        try:
+            with self.hook.stream_image(uid, md5=self.md5) as stream:
+                try:
+                    report = self._receive(stream, what, data_tmp, zip_tmp, extract=extract, spool=spool)
+                    check_contents(
+                        report,
+                        expected_count=ref.image_count,
+                        count_source=count_source,
+                        require_md5=stream.md5_included,
+                        what=what,
+                    )
+                except (TciaIncompleteResponseError, TciaCorruptPayloadError) as err:
+                    raise _BodyFailure(err) from err
+                source_url = stream.url
+            self._publish(data_tmp, data_path, manifest_path)
+            config = self.hook.config
+            manifest = build_manifest(
+                series_instance_uid=uid,
+                layout=self.plan.layout,
+                path=data_path,
+                report=report,
+                source_url=source_url,
+                api=f"{config.generation.name} {config.generation.version}",
+                attempts=attempt,
+                seconds=time.monotonic() - started,
+                patient_id=ref.patient_id,
+                study_instance_uid=ref.study_instance_uid,
+            )
+            with atomic_writer(manifest_path) as fh:
+                fh.write(json.dumps(manifest, indent=1).encode())
+        finally:
+            for leftover in {str(data_tmp): data_tmp, str(zip_tmp): zip_tmp}.values():
+                _remove(leftover)
+        files = len(report.dicom_entries)
+        seconds = time.monotonic() - started
+        self.log.info(
+            "series %s: %s, %d files, verified (%s); at %s",
+            uid, human_bytes(report.zip_bytes), files, "; ".join(report.checks), data_path,
+        )  # fmt: skip
+        return SeriesResult(
+            uid, str(data_path), report.zip_bytes, files, verified=True, skipped=False,
+            manifest=str(manifest_path), seconds=seconds, attempts=attempt,
+        )  # fmt: skip
+
+    def _receive(
+        self,
+        stream: TciaStream,
+        what: str,
+        data_tmp: ObjectStoragePath,
+        zip_tmp: ObjectStoragePath,
+        *,
+        extract: bool,
+        spool: bool,
+    ) -> ZipReport:
+        """Stream the body to its temporary place while checking it; the report of a complete zip."""
+        verifier = None
+        if not spool:
+            verifier = StreamingZipVerifier(
+                sink=FolderSink(data_tmp) if extract else None,
+                what=what,
+                on_data=lambda n: self.progress.add(data=n),
+                on_entry=self._count_file,
+            )
+        if extract and not spool:
+            try:
+                self._pump(stream, verifier, None)
+            finally:
+                verifier.abort()
+            if verifier.fallback_reason is not None:
+                raise _Respool(verifier.fallback_reason)
+            return verifier.finish()
+        with open_writer(zip_tmp) as out:
+            self._pump(stream, verifier, out)
+        if verifier is not None and verifier.fallback_reason is None:
+            return verifier.finish()
+        if verifier is not None:
+            self.log.info("%s: %s; checking it through its central directory", what, verifier.fallback_reason)
+        with zip_tmp.open("rb") as fh:
+            return verify_zip_file(fh, sink=FolderSink(data_tmp) if extract else None, what=what)
+
+    def _pump(self, stream: TciaStream, verifier: StreamingZipVerifier | None, out: IO[bytes] | None) -> None:
+        progress = self.progress
+        stop = self._stop
+        for chunk in stream:
+            if stop.is_set():
+                raise DownloadStopped("the download was stopped")
+            if out is not None:
+                out.write(chunk)
+            progress.add(received=len(chunk))
+            if verifier is not None:
+                verifier.feed(chunk)
+
+    def _count_file(self, entry: ZipEntry) -> None:
+        if entry.is_dicom:
+            self.progress.add(files=1)
+
+    def _publish(self, tmp: ObjectStoragePath, data_path: ObjectStoragePath, manifest_path: ObjectStoragePath) -> None:
+        """Move verified data into place. An old manifest goes first, so the series counts as absent until
+        the new manifest is written; an old folder is replaced whole (a zip by an atomic rename)."""
+        _remove(manifest_path)
+        data_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.plan.layout == "extract" and data_path.exists():
+            old = temporary_sibling(data_path)
+            if data_path.protocol in _LOCAL:
+                os.replace(data_path.path, old.path)
+            else:
+                old = data_path
+            _remove(old)
+        publish(tmp, data_path)
+
+
+class FolderSink:
+    """Writes each extracted entry under a (temporary) folder on any object storage."""
+
+    def __init__(self, root: ObjectStoragePath) -> None:
+        self.root = root
+        self.local = root.protocol in _LOCAL
+        if self.local:
+            os.makedirs(root.path, exist_ok=True)
+
+    def open(self, name: str) -> IO[bytes]:
+        if self.local:
+            path = os.path.join(self.root.path, *name.split("/"))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return open(path, "wb")
+        return (self.root / name).open("wb", block_size=UPLOAD_BLOCK)
+
+
+@contextlib.contextmanager
+def open_writer(path: ObjectStoragePath) -> Iterator[IO[bytes]]:
+    """Open ``path`` for writing: a plain file on ``file://``, a multipart upload in small parts elsewhere."""
+    if path.protocol in _LOCAL:
+        os.makedirs(os.path.dirname(path.path), exist_ok=True)
+        with open(path.path, "wb") as fh:
+            yield fh
+    else:
+        with path.open("wb", block_size=UPLOAD_BLOCK) as fh:
+            yield fh
+
+
+def _remove(path: ObjectStoragePath) -> None:
+    """Remove a file, an object, or a folder / prefix with everything under it, if it exists."""
+    try:
+        if path.protocol in _LOCAL:
+            if os.path.isdir(path.path):
+                shutil.rmtree(path.path)
+            elif os.path.lexists(path.path):
+                os.remove(path.path)
+            return
+        if path.exists():
+            path.fs.rm(path.path, recursive=True)
+    except FileNotFoundError:
+        pass
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,192 @@
+"""The engine behind :class:`~airflow_provider_tcia.operators.download.TciaDownloadImageOperator`:
+getSingleImage to ``<destination>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``, streamed and atomic.
+
+Checks: the body starts like a DICOM file (the hook refuses anything else), its file meta says it is the
+SOP instance asked for (MediaStorageSOPInstanceUID), and it is as long as Content-Length says when the
+server sent one. A file already at its path was written whole (files appear only once complete); if its
+header names the right instance, it is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
+from airflow_provider_tcia.hooks.tcia import TciaHook
+from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
+from airflow_provider_tcia.utils.download import DownloadStopped, TciaDownloadError
+from airflow_provider_tcia.utils.progress import DownloadProgress
+from airflow_provider_tcia.utils.storage import atomic_writer
+
+_LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UC", b"UR", b"UT", b"UN", b"SV", b"UV"}
+
+
+def media_storage_sop_instance_uid(head: bytes) -> str | None:
+    """(0002,0003) from a DICOM file's meta group (always explicit VR little endian), or None if absent."""
+    if len(head) < 132 or head[128:132] != b"DICM":
+        return None
+    i = 132
+    while i + 8 <= len(head):
+        group, elem = struct.unpack_from("<HH", head, i)
+        if group != 0x0002:
+            return None
+        vr = head[i + 4 : i + 6]
+        if vr in _LONG_VRS:
+            if i + 12 > len(head):
+                return None
+            (length,) = struct.unpack_from("<I", head, i + 8)
+            start = i + 12
+        else:
+            (length,) = struct.unpack_from("<H", head, i + 6)
+            start = i + 8
+        if elem == 0x0003:
+            return head[start : start + length].rstrip(b"\x00 ").decode("ascii", errors="replace")
+        i = start + length
+    return None
+
+
+def image_path(destination: ObjectStoragePath, series_instance_uid: str, sop_instance_uid: str) -> ObjectStoragePath:
+    return destination / series_instance_uid / f"{sop_instance_uid}.dcm"
+
+
+class ImageDownloader:
+    """Downloads single DICOM instances with bounded retries, skipping those already present.
+
+    :param hook: the TCIA hook.
+    :param destination: the root folder; files go to ``<SeriesInstanceUID>/<SOPInstanceUID>.dcm`` under it.
+    :param progress_interval: seconds between progress lines.
+    :param log: the task's logger.
+    """
+
+    def __init__(
+        self,
+        hook: TciaHook,
+        destination: ObjectStoragePath,
+        *,
+        progress_interval: float = 30.0,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.hook = hook
+        self.destination = destination
+        self.log = log or logging.getLogger(__name__)
+        self.progress_interval = progress_interval
+        self.progress = DownloadProgress(self.log, total_series=0, interval=progress_interval)
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(
+        self, series_instance_uid: str, sop_instance_uids: Sequence[str], *, max_concurrency: int = 1
+    ) -> list[dict]:
+        """Download each instance of one series; failures are raised together once all are done."""
+        _ = self.hook.config, self.hook.session
+        self.progress = DownloadProgress(self.log, total_series=len(sop_instance_uids), interval=self.progress_interval)
+        results: dict[str, dict[str, Any]] = {}
+        failures: dict[str, BaseException] = {}
+        workers = max(1, min(max_concurrency, len(sop_instance_uids)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tcia-image") as pool:
+            futures = {sop: pool.submit(self.download, series_instance_uid, sop) for sop in sop_instance_uids}
+            try:
+                for sop, future in futures.items():
+                    try:
+                        results[sop] = future.result()
+                    except Exception as err:
+                        failures[sop] = err
+            except BaseException:
+                self._stop.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        self.log.info("download summary: %s", self.progress.summary().replace("series", "images"))
+        if failures:
+            if len(sop_instance_uids) == 1:
+                raise next(iter(failures.values()))
+            listed = "; ".join(f"{sop}: {err}" for sop, err in list(failures.items())[:5])
+            raise TciaDownloadError(f"{len(failures)} of {len(sop_instance_uids)} images failed: {listed}")
+        return [results[sop] for sop in sop_instance_uids]
+
+    def download(self, series_instance_uid: str, sop_instance_uid: str) -> dict[str, Any]:
+        path = image_path(self.destination, series_instance_uid, sop_instance_uid)
+        summary = {"series_instance_uid": series_instance_uid, "sop_instance_uid": sop_instance_uid, "path": str(path)}
+        try:
+            existing = self._existing(path, sop_instance_uid)
+            if existing is not None:
+                self.log.info("image %s skipped: already present and verified at %s", sop_instance_uid, path)
+                self.progress.series_finished(skipped=True)
+                return {**summary, "bytes": existing, "verified": True, "skipped": True}
+            size = self._with_retries(series_instance_uid, sop_instance_uid, path)
+        except BaseException:
+            self.progress.series_finished(failed=True)
+            raise
+        self.progress.series_finished()
+        return {**summary, "bytes": size, "verified": True, "skipped": False}
+
+    def _existing(self, path: ObjectStoragePath, sop_instance_uid: str) -> int | None:
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(64 << 10)
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return None
+        return size if media_storage_sop_instance_uid(head) == sop_instance_uid else None
+
+    def _with_retries(self, series_instance_uid: str, sop_instance_uid: str, path: ObjectStoragePath) -> int:
+        policy = self.hook.config.retry
+        attempt = 0
+        while True:
+            opened = False
+            try:
+                with self.hook.stream_single_image(series_instance_uid, sop_instance_uid) as stream:
+                    opened = True
+                    return self._receive(stream, sop_instance_uid, path)
+            except (TciaIncompleteResponseError, TciaCorruptPayloadError) as err:
+                if not opened:
+                    raise
+                if not policy.can_retry(attempt):
+                    raise type(err)(
+                        f"image {sop_instance_uid}: gave up after {attempt + 1} downloads; the last: {err}"
+                    ) from None
+                delay = policy.delay(attempt)
+                self.log.warning(
+                    "image %s: %s; downloading it again in %.1f s (retry %d/%d)",
+                    sop_instance_uid, err, delay, attempt + 1, policy.max_retries,
+                )  # fmt: skip
+                if self._stop.wait(delay):
+                    raise DownloadStopped(f"stopped while waiting to retry image {sop_instance_uid}") from None
+                attempt += 1
+
+    def _receive(self, stream: Any, sop_instance_uid: str, path: ObjectStoragePath) -> int:
+        what = f"getSingleImage(SOPInstanceUID={sop_instance_uid!r})"
+        length = stream.headers.get("Content-Length") or stream.headers.get("content-length")
+        started = time.monotonic()
+        size = 0
+        head = b""
+        with atomic_writer(path) as fh:
+            for chunk in stream:
+                if self._stop.is_set():
+                    raise DownloadStopped("the download was stopped")
+                if len(head) < 64 << 10:
+                    head += chunk[: (64 << 10) - len(head)]
+                fh.write(chunk)
+                size += len(chunk)
+                self.progress.add(received=len(chunk), data=len(chunk))
+            found = media_storage_sop_instance_uid(head)
+            if found is not None and found != sop_instance_uid:
+                raise TciaCorruptPayloadError(f"{what} from {stream.url} sent instance {found!r} instead")
+            if length is not None and length.isdigit() and int(length) != size:
+                raise TciaCorruptPayloadError(
+                    f"{what} from {stream.url}: {size:,} bytes received, Content-Length says {int(length):,}"
+                )
+        self.progress.add(files=1)
+        self.log.info(
+            "image %s: %d bytes in %.2f s, verified; at %s", sop_instance_uid, size, time.monotonic() - started, path
+        )
+        return size
