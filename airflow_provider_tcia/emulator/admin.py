@@ -8,6 +8,7 @@
 ``GET /_emulator/requests`` the request log (``?since=<id>``); ``DELETE`` clears it
 ``POST /_emulator/faults``  JSON: ``endpoint``, ``kind``, ``count`` + options; 201 + the fault
 ``GET /_emulator/faults``   pending faults; ``DELETE`` clears them
+``PUT /_emulator/api_key``  JSON: ``{"api_key": "..."}`` (or ``null``): the key the seed API requires
 ==========================  =====================================================================
 
 Mistakes answer 400 with ``{"error": "..."}``.
@@ -52,6 +53,12 @@ def handle_admin(
             return as_json(200, {"cleared": True})
         if key == ("POST", "/faults"):
             return as_json(201, control.inject_fault(**payload))
+        if key == ("PUT", "/api_key"):
+            value = payload.get("api_key")
+            if value is not None and not isinstance(value, str):
+                raise ValueError("api_key must be a string or null")
+            control.set_api_key(value)
+            return as_json(200, {"api_key_required": bool(value)})
         if key == ("GET", "/faults"):
             return as_json(200, control.faults())
         if key == ("DELETE", "/faults"):

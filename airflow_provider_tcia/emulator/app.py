@@ -162,6 +162,20 @@ class Emulator(Control):
     def info(self) -> dict[str, Any]:
         return self.control.info()
 
+    def set_api_key(self, api_key: str | None) -> None:
+        self.control.set_api_key(api_key)
+        self.api_key = api_key or None
+
+    @contextmanager
+    def with_api_key(self, api_key: str | None) -> Iterator[Emulator]:
+        """Require ``api_key`` on the seed API for the ``with`` block (``None``: accept every request)."""
+        previous = self.api_key
+        self.set_api_key(api_key)
+        try:
+            yield self
+        finally:
+            self.set_api_key(previous)
+
 
 def _extra_text(value: Any) -> str:
     if isinstance(value, bool):

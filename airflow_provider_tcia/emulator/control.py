@@ -84,6 +84,10 @@ class Control:
         """``dataset``, ``api_key_required``, ``collections``."""
         raise NotImplementedError
 
+    def set_api_key(self, api_key: str | None) -> None:
+        """From now on require ``api_key`` on the seed API (``None``: accept every request)."""
+        raise NotImplementedError
+
 
 class LocalControl(Control):
     """The state of one emulator: its data, responder, faults and request log.
@@ -143,6 +147,9 @@ class LocalControl(Control):
             "collections": self.data.collection_names(),
         }
 
+    def set_api_key(self, api_key: str | None) -> None:
+        self.responder.api_key = api_key or None
+
 
 class RemoteControl(Control):
     """Drives an emulator over its admin endpoints.
@@ -199,3 +206,6 @@ class RemoteControl(Control):
 
     def info(self) -> dict[str, Any]:
         return self._call("GET", "")
+
+    def set_api_key(self, api_key: str | None) -> None:
+        self._call("PUT", "/api_key", {"api_key": api_key})
