@@ -92,7 +92,7 @@ def route(path: str) -> Target | None:
         if version not in NbiaApi.versions:
             return None
         base, action = NBIA_EXTRAS[name]
-        if (action == "series_metadata") != (version == "v4"):
+        if (action == "series_metadata" and version != "v4") or (action == "series_metadata_v1" and version != "v1"):
             return None  # POST getSeriesMetadata is v4's; GET getSeriesMetaData is v1's
         endpoint = get_endpoint(base)
         return Target(NbiaApi(version), endpoint, action, name, frozenset({name, endpoint.name}))
