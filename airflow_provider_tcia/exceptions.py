@@ -38,6 +38,11 @@ class TciaServerError(TciaError):
     """The server failed (5xx, 429, connection error or timeout) and retries were exhausted."""
 
 
+class TciaIncompleteResponseError(TciaServerError):
+    """The body ended early: the connection broke while it was read, or it stopped before its end (a JSON
+    array cut off). The request may be retried as a whole by whoever can start the consumer over."""
+
+
 class TciaCorruptPayloadError(TciaError):
     """The server answered 200 but the payload is not what was asked for: an HTML error page, a body
     that is not JSON, a truncated or corrupt zip, a file count or an MD5 that does not match."""

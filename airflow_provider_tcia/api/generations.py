@@ -56,6 +56,8 @@ class ApiGeneration:
     versions: ClassVar[tuple[str, ...]]
     #: Whether the server answers ``/metadata``; otherwise it is built from the endpoint table.
     serves_metadata: ClassVar[bool]
+    #: Whether an empty body means "no rows" (NBIA) rather than a broken answer (the seed always sends ``[]``).
+    empty_body_is_no_rows: ClassVar[bool]
 
     def __init__(self, version: str | None = None) -> None:
         version = version or self.versions[0]
@@ -141,6 +143,7 @@ class LegacyApi(ApiGeneration):
     name = "legacy"
     versions = ("v2", "v3", "v4")
     serves_metadata = True
+    empty_body_is_no_rows = False
     servers = {
         "production": "https://services.cancerimagingarchive.net",
         "test": "https://services-test.cancerimagingarchive.net",
@@ -159,6 +162,7 @@ class NbiaApi(ApiGeneration):
     name = "nbia"
     versions = ("v4", "v1")
     serves_metadata = False
+    empty_body_is_no_rows = True
     servers = {
         "production": "https://nbia.cancerimagingarchive.net",
         "test": "https://nbia-stage.cancerimagingarchive.net",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
-from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, excerpt
+from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, TciaIncompleteResponseError, excerpt
 
 _DECODER = json.JSONDecoder()
 _WS = " \t\r\n"
@@ -20,8 +20,9 @@ _NUMBER_END = ",]" + _WS
 def iter_json_array(chunks: Iterable[bytes], *, what: str = "the response") -> Iterator[object]:
     """Yield each element of the JSON array spread over ``chunks``.
 
-    An empty body (NBIA's "no results") yields nothing. Anything that is not one JSON array (an HTML error
-    page, a cut-off body) raises :class:`TciaCorruptPayloadError` naming ``what``.
+    An empty body (NBIA's "no results") yields nothing. A body that is not a JSON array (an HTML error page)
+    raises :class:`TciaCorruptPayloadError`, one that stops before its end :class:`TciaIncompleteResponseError`,
+    both naming ``what``.
     """
     buf = ""
     pos = 0
@@ -33,6 +34,9 @@ def iter_json_array(chunks: Iterable[bytes], *, what: str = "the response") -> I
 
     def bad(reason: str) -> TciaCorruptPayloadError:
         return TciaCorruptPayloadError(f"{what} is not a JSON array ({reason}); it began: {excerpt(head)}")
+
+    def cut(reason: str) -> TciaIncompleteResponseError:
+        return TciaIncompleteResponseError(f"{what} was cut short ({reason}); it began: {excerpt(head)}")
 
     while True:
         # Skip white space, pulling more text as needed.
@@ -56,7 +60,7 @@ def iter_json_array(chunks: Iterable[bytes], *, what: str = "the response") -> I
                 return  # empty body: no rows
             if state == "end":
                 return
-            raise bad("it ends before the closing ']'")
+            raise cut("it ends before the closing ']'")
         char = buf[pos]
         if state == "start":
             if char != "[":
@@ -82,7 +86,7 @@ def iter_json_array(chunks: Iterable[bytes], *, what: str = "the response") -> I
                         break
                 except json.JSONDecodeError:
                     if exhausted:
-                        raise bad("an element is cut off or malformed") from None
+                        raise cut("its last element is incomplete") from None
                 chunk = next(it, None)
                 if chunk is None:
                     exhausted = True

@@ -14,20 +14,26 @@ from airflow_provider_tcia.exceptions import (
     TciaBadRequestError,
     TciaCorruptPayloadError,
     TciaError,
+    TciaIncompleteResponseError,
     TciaNotFoundError,
     TciaServerError,
     excerpt,
 )
 from airflow_provider_tcia.hooks.config import TciaConfig
 
+__all__ = [
+    "Call",
+    "TciaIncompleteResponseError",
+    "corrupt",
+    "error_for_status",
+    "exhausted",
+    "payload_problem",
+    "prepare",
+]
+
 #: First bytes each kind of payload must start with (an HTML error page sent with 200 fails this).
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 DICOM_MAGIC_OFFSET = 128
-
-
-class TciaIncompleteResponseError(TciaServerError):
-    """The connection broke while the body was being read (reset, cut short). The request may be retried
-    as a whole by whoever can start the consumer over."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class Call:
     params: tuple[tuple[str, str], ...]
     headers: dict[str, str] = field(repr=False)
     secret: str | None = field(default=None, repr=False)
+    empty_body_is_no_rows: bool = True
+    """NBIA sends nothing when nothing matches; the seed API always sends ``[]``."""
 
     @property
     def shown_url(self) -> str:
@@ -64,6 +72,7 @@ def prepare(config: TciaConfig, request: ApiRequest, *, path: str | None = None)
         params=(*request.params, *auth_params),
         headers={"Accept": "*/*", "User-Agent": "airflow-provider-tcia", **headers},
         secret=config.api_key,
+        empty_body_is_no_rows=config.generation.empty_body_is_no_rows,
     )
 
 
@@ -88,6 +97,8 @@ def payload_problem(call: Call, first: bytes, *, expect: str) -> str | None:
     """
     head = first.lstrip()
     if expect == "json":
+        if not head and not call.empty_body_is_no_rows:
+            return "the body is empty (this API answers [] when nothing matches)"
         if head and head[:1] not in (b"[", b"{"):
             return f"expected JSON but the body begins {excerpt(first)!r}"
     elif expect == "zip":
