@@ -1,0 +1,86 @@
+"""The hook's example DAG with dag.test(), its connection read from every place Airflow keeps connections."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+KEY = "example-dag-key-42b1"
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("tcia_hook_example", ROOT / "example_dags" / "tcia_hook_example.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def run(dag, conn_id: str, **test_kwargs):
+    dag_run = dag.test(run_conf={"tcia_conn_id": conn_id, "collection": "TCGA-GBM"}, **test_kwargs)
+    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    values = {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in dag_run.get_task_instances()}
+    return dag_run, states, values
+
+
+def check(dag_run, states, values, emulator) -> None:
+    assert dag_run.state == "success", states
+    assert values["check_connection"].startswith(f"Connected to {emulator.url}")
+    summary = values["summarise_collection"]
+    assert summary["collection"] == "TCGA-GBM" and "MR" in summary["modalities"]
+    assert summary["series"] > 0 and summary["images"] > 0 and summary["patients"] > 0
+    assert "SeriesInstanceUID" in values["describe_get_series"]
+    assert KEY not in json.dumps(values)
+
+
+@pytest.fixture
+def emulator_with_key(tcia_emulator):
+    with tcia_emulator.with_api_key(KEY):
+        yield tcia_emulator
+
+
+def test_connection_from_an_environment_uri(airflow_db, emulator_with_key, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_TCIA_URI_CONN", emulator_with_key.connection_uri(api="legacy"))
+    check(*run(load_example(), "tcia_uri_conn"), emulator_with_key)
+
+
+def test_connection_from_environment_json_on_nbia(airflow_db, emulator_with_key, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_TCIA_JSON_CONN", emulator_with_key.connection_json(api="nbia"))
+    check(*run(load_example(), "tcia_json_conn"), emulator_with_key)
+
+
+def test_connection_from_the_metadata_database(airflow_db, emulator_with_key):
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(Connection).filter(Connection.conn_id == "tcia_db_conn").delete()
+        session.add(
+            Connection(
+                conn_id="tcia_db_conn",
+                conn_type="tcia",
+                host=emulator_with_key.url,
+                password=KEY,
+                extra=json.dumps({"api": "legacy", "api_version": "v3"}),
+            )
+        )
+    check(*run(load_example(), "tcia_db_conn"), emulator_with_key)
+
+
+def test_connection_from_a_secrets_backend_file(airflow_db, emulator_with_key, tmp_path):
+    conn_file = tmp_path / "connections.json"
+    conn_file.write_text(json.dumps({"tcia_file_conn": json.loads(emulator_with_key.connection_json(api="legacy"))}))
+    check(*run(load_example(), "tcia_file_conn", conn_file_path=str(conn_file)), emulator_with_key)
+
+
+def test_wrong_key_fails_the_run_with_an_auth_error(airflow_db, emulator_with_key, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_TCIA_BAD_KEY", emulator_with_key.connection_json(api="legacy", api_key="nope"))
+    dag_run, states, _ = run(load_example(), "tcia_bad_key")
+    assert dag_run.state == "failed"
+    assert states["check_connection"] == "failed"
+    assert states["summarise_collection"] == "upstream_failed"
