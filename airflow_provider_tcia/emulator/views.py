@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Literal
 
 from airflow_provider_tcia.api.endpoints import ENDPOINTS
@@ -27,6 +28,7 @@ def style_of(generation: ApiGeneration) -> Style:
     return "v1" if generation.version == "v1" else "v4"
 
 
+@lru_cache(maxsize=8192)  # few distinct dates, many rows: strftime was the hottest call
 def date_text(style: Style, day: dt.date | None) -> str | None:
     if day is None:
         return None
