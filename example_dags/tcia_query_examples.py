@@ -128,17 +128,17 @@ with DAG(
     # --- downstream: read a listing back from object storage, streamed -------------------------------
     @task
     def summarise(listing: dict, sizes: list[dict], sops: dict, collection_rows: list[dict]) -> dict:
-        patients_seen: set[str] = set()
+        studies_seen: set[str] = set()
         images = 0
         with ObjectStoragePath(listing["path"]).open("r") as fh:
             for line in fh:  # one series per line: memory does not grow with the listing
                 row = json.loads(line)
-                patients_seen.add(row.get("PatientID", ""))
+                studies_seen.add(row["StudyInstanceUID"])
                 images += int(row.get("ImageCount") or 0)
         return {
             "collections": len(collection_rows),
             "series": listing["rows"],
-            "patients": len(patients_seen - {""}),
+            "studies": len(studies_seen),
             "images": images,
             "picked_series_bytes": sizes[0]["TotalSizeInBytes"] if sizes else None,
             "picked_series_instances": sops["rows"],

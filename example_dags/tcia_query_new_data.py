@@ -4,7 +4,7 @@ Shows the two "what is new" operators with a templated date — NewPatientsInCol
 NewStudiesInPatientCollection to a JSON Lines file under ``params.output_root`` — and then getSeries mapped
 over each new patient. The date is sent in whichever format the connection's API wants (``YYYY-MM-DD`` for the
 legacy API, ``MM-DD-YYYY`` for NBIA v4) with the legacy meaning "added after that day". Set ``since`` (an
-ISO date) to look further back than the data interval, e.g. for a first run.
+ISO date) to look further back, e.g. for a first run; a manual run looks back one week.
 """
 
 from __future__ import annotations
@@ -37,7 +37,12 @@ with DAG(
     },
     tags=["tcia", "example"],
 ) as dag:
-    since = "{{ params.since or data_interval_start }}"
+    # A scheduled run looks back over its data interval; a manual run's interval is a single instant, so it
+    # looks back a week from when it runs instead.
+    since = (
+        "{{ params.since or (data_interval_start if dag_run.run_type == 'scheduled'"
+        " else dag_run.run_after - macros.timedelta(days=7)) }}"
+    )
 
     new_patients = TciaNewPatientsInCollectionOperator(
         task_id="new_patients", collection="{{ params.collection }}", date=since
@@ -46,7 +51,7 @@ with DAG(
         task_id="new_studies",
         collection="{{ params.collection }}",
         date=since,
-        output_path="{{ params.output_root }}/tcia_query_new_data/{{ params.collection }}/{{ ds }}/new_studies.jsonl",
+        output_path="{{ params.output_root }}/tcia_query_new_data/{{ params.collection }}/{{ dag_run.run_after | ds }}/new_studies.jsonl",
     )
 
     @task
