@@ -344,7 +344,7 @@ class Responder:
                 for name, i in zip(names, series.instances(), strict=True)
             ]
             if md5:
-                sizes.append(("md5hashes.csv", 16 + sum(len(n) + 34 for n in names)))
+                sizes.append(("md5hashes.csv", 17 + sum(len(n) + 34 for n in names)))
             return zip_size(sizes)
 
         return Response(200, headers, zip_entries=entries(), chunked=True, size_hint=size)

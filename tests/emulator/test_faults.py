@@ -113,6 +113,11 @@ def test_a_zip_cut_short_with_status_200(emu):
     assert len(r.content) == len(full) // 2 and full.startswith(r.content)  # cut at half by default
     with pytest.raises(zipfile.BadZipFile):
         zipfile.ZipFile(io.BytesIO(r.content))
+    # With md5hashes.csv too, the default cut is exactly half of what the full zip would have been.
+    emu.inject_fault("getImageWithMD5Hash", kind="truncate")
+    r = fetch(emu, f"{NBIA_V1}/getImageWithMD5Hash", SeriesInstanceUID=LUNG4D_SERIES)
+    full = fetch(emu, f"{NBIA_V1}/getImageWithMD5Hash", SeriesInstanceUID=LUNG4D_SERIES).content
+    assert (r.status_code, len(r.content)) == (200, len(full) // 2)
     emu.inject_fault("getImage", kind="truncate", after_bytes=1000, api="legacy")
     r = fetch(emu, f"{LEGACY}/getImage", SeriesInstanceUID=LUNG4D_SERIES)
     assert (r.status_code, len(r.content)) == (200, 1000)
