@@ -25,7 +25,9 @@ from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: How a ``since`` that rendered to nothing looks (no data interval: a manual run).
+#: The default ``since``: the run's data interval start (with a fallback for manual runs, see resolve_since).
+DEFAULT_SINCE = "{{ data_interval_start }}"
+#: How a ``since`` that rendered to nothing looks (e.g. ``{{ params.since }}`` with the param unset).
 _UNSET = ("", "None", "none", "null")
 
 
@@ -173,16 +175,19 @@ def _error(error_type: str | None, message: str) -> TciaError:
     return cls(message)
 
 
-def resolve_since(value: Any, context: Context) -> str:
+def resolve_since(value: Any, context: Context, *, automatic: bool = False) -> str:
     """The ``since`` day as an ISO date.
 
-    ``value`` is the rendered template (by default ``{{ data_interval_start }}``) or a date. When it
-    rendered to nothing — a manual run without a data interval — the day before the run was started is
-    used, so the sensor waits for studies added on the day of the run or later.
+    ``value`` is the rendered template or a date. With ``automatic`` (the sensor's default ``since``), or
+    when ``value`` rendered to nothing, the day comes from the run: the start of its data interval, or — for
+    a run without a real interval (a manual run: Airflow 3 gives it an empty interval at the moment it was
+    triggered, or none) — the day before the run started, so that studies added on the day of the run count.
     """
-    if value is None or (isinstance(value, str) and value.strip() in _UNSET):
-        run_after = _run_started(context)
-        return (run_after.date() - timedelta(days=1)).isoformat()
+    if automatic or value is None or (isinstance(value, str) and value.strip() in _UNSET):
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        if isinstance(start, dt.datetime) and isinstance(end, dt.datetime) and start < end:
+            return parse_date(start, param="since").isoformat()
+        return (_run_started(context).date() - timedelta(days=1)).isoformat()
     return parse_date(value, param="since").isoformat()
 
 
@@ -224,15 +229,18 @@ class _SinceSensor(TciaBaseSensor):
     endpoint_name: str = ""
     template_fields: Sequence[str] = ("collection", "since", "tcia_conn_id")
 
-    def __init__(self, *, collection: str, since: Any = "{{ data_interval_start }}", **kwargs: Any) -> None:
+    def __init__(self, *, collection: str, since: Any = DEFAULT_SINCE, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.collection = collection
         self.since = since
+        # Left at the default, since follows the run: see resolve_since().
+        self._automatic_since = isinstance(since, str) and since == DEFAULT_SINCE
 
     def _params(self, context: Context) -> dict[str, Any]:
         if not isinstance(self.collection, str) or not self.collection.strip():
             raise TciaBadRequestError(f"collection must be a non-empty string, not {self.collection!r}")
-        return {"collection": self.collection, "date": resolve_since(self.since, context)}
+        since = resolve_since(self.since, context, automatic=getattr(self, "_automatic_since", False))
+        return {"collection": self.collection, "date": since}
 
     def query(self, context: Context) -> tuple[str, dict[str, Any]]:
         return self.endpoint_name, self._params(context)
@@ -244,8 +252,9 @@ class TciaNewStudiesSensor(_SinceSensor):
 
     :param collection: the collection; templated.
     :param since: a day (date, datetime or ISO string); templated, default ``{{ data_interval_start }}``.
-        Studies added *after* that day count. In a manual run without a data interval: the day before the
-        run started. Sent in the connection's API format (``YYYY-MM-DD`` or NBIA's ``MM-DD-YYYY``).
+        Studies added *after* that day count. Left at the default, or rendering to nothing, in a run without
+        a real data interval (a manual run): the day before the run started. Sent in the connection's API
+        format (``YYYY-MM-DD`` or NBIA's ``MM-DD-YYYY``).
     :param patient_id: only this patient's studies; templated.
     """
 

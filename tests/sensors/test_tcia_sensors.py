@@ -96,19 +96,43 @@ def test_rows_returned_are_capped(requests_mock):
 
 
 # --- since -----------------------------------------------------------------------------------------
+DAILY = {
+    "data_interval_start": dt.datetime(2024, 5, 7, tzinfo=dt.UTC),
+    "data_interval_end": dt.datetime(2024, 5, 8, tzinfo=dt.UTC),
+}
+#: What Airflow 3 gives a manually triggered run: an empty interval at the moment it was triggered.
+MANUAL = {"data_interval_start": RUN_AFTER, "data_interval_end": RUN_AFTER}
+
+
 @pytest.mark.parametrize(
-    ("since", "expected"),
+    ("since", "extra", "expected"),
     [
-        ("2024-05-01 00:00:00+00:00", "2024-05-01"),  # how {{ data_interval_start }} renders
-        ("2024-05-01T23:30:00-02:00", "2024-05-02"),  # taken in UTC
-        (dt.date(2024, 5, 1), "2024-05-01"),
-        ("None", "2024-05-09"),  # a manual run without a data interval: the day before the run
-        ("", "2024-05-09"),
-        (None, "2024-05-09"),
+        ("2024-05-01 00:00:00+00:00", {}, "2024-05-01"),  # how {{ data_interval_start }} renders
+        ("2024-05-01T23:30:00-02:00", {}, "2024-05-02"),  # taken in UTC
+        (dt.date(2024, 5, 1), {}, "2024-05-01"),
+        ("None", DAILY, "2024-05-07"),  # rendered to nothing: the data interval start
+        ("", MANUAL, "2024-05-09"),  # ... or, in a manual run, the day before the run
+        (None, {}, "2024-05-09"),  # no interval at all (logical_date=None)
     ],
 )
-def test_resolve_since(since, expected):
-    assert resolve_since(since, context()) == expected
+def test_resolve_since(since, extra, expected):
+    assert resolve_since(since, context(**extra)) == expected
+
+
+@pytest.mark.parametrize(("extra", "expected"), [(DAILY, "2024-05-07"), (MANUAL, "2024-05-09"), ({}, "2024-05-09")])
+def test_default_since_follows_the_run(requests_mock, extra, expected):
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=studies("1"))
+    sensor = TciaNewStudiesSensor(task_id="s", collection="C", poke_interval=1)
+    # As rendered: the interval start, which for a manual run is the moment it was triggered.
+    sensor.since = str(extra.get("data_interval_start"))
+    sensor.execute(context(**extra))
+    assert sent(requests_mock)["Date"] == expected
+
+
+def test_an_explicit_since_is_used_as_given_even_in_a_manual_run(requests_mock):
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=studies("1"))
+    new_studies_sensor(since=str(RUN_AFTER)).execute(context(**MANUAL))
+    assert sent(requests_mock)["Date"] == "2024-05-10"
 
 
 def test_since_is_templated_and_defaults_to_the_data_interval_start():

@@ -1,0 +1,229 @@
+"""The flagship pipeline's DAGs with ``dag.test()`` against the bundled emulator, on both APIs.
+
+The scheduled ingest DAG waits in its deferrable sensor (the trigger runs inline in ``dag.test()``) while a
+study is published to the emulator, downloads the new series in mapped tasks (to S3 via moto, or to
+``file://``) and records a downloaded-series asset event; the processing DAG then builds the header index and
+the contact sheet from what that event lists. The event-driven variant gets its study rows from the watcher
+trigger itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import importlib.util
+import io
+import sys
+import threading
+import time
+import zipfile
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+COLLECTION = "TCGA-BRCA"
+KEY = "flagship-emulator-key-7d1e"
+EXAMPLE_DAGS = ROOT / "example_dags"
+
+
+def load_dag(name: str):
+    """A fresh copy of an example DAG file (and of its helper module, which reads its settings from the
+    environment when imported)."""
+    if str(EXAMPLE_DAGS) not in sys.path:
+        sys.path.append(str(EXAMPLE_DAGS))
+    sys.modules.pop("tcia_flagship_lib", None)
+    spec = importlib.util.spec_from_file_location(name, EXAMPLE_DAGS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def xcoms(dag_run) -> dict[tuple[str, int], object]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter(
+            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.key == "return_value"
+        )
+        return {(x.task_id, x.map_index): x.value for x in rows}
+
+
+def states(dag_run) -> dict[tuple[str, int], str]:
+    return {(ti.task_id, ti.map_index): str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def asset_events(name: str) -> list[dict]:
+    """The extras of every event of an asset, oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == name)
+            .order_by(AssetEvent.id)
+        )
+        return [dict(e.extra or {}) for e in events]
+
+
+@pytest.fixture
+def flagship_env(monkeypatch):
+    """Short poll intervals for the sensor and the watcher (read by the DAG files when imported)."""
+    monkeypatch.setenv("TCIA_FLAGSHIP_POLL_INTERVAL", "0.5")
+    monkeypatch.setenv("TCIA_FLAGSHIP_SENSOR_TIMEOUT", "120")
+    monkeypatch.setenv("TCIA_FLAGSHIP_COLLECTION", COLLECTION)
+
+
+@pytest.fixture(params=["legacy-s3-zip", "nbia-file-extract"])
+def setup(request, tcia_emulator, flagship_env, monkeypatch, tmp_path):
+    """(output_root, layout): the legacy API writing zips to S3 (moto), NBIA extracting to file://."""
+    api, store, layout = request.param.split("-")
+    monkeypatch.setenv("AIRFLOW_CONN_TCIA_DEFAULT", tcia_emulator.connection_json(api=api, retry_backoff=0.05))
+    root = request.getfixturevalue("s3_bucket") + "/out" if store == "s3" else f"file://{tmp_path}/out"
+    return root, layout
+
+
+def dicom_files(location: str) -> list[str]:
+    """The DICOM files of a downloaded series (a zip or a folder), read from object storage."""
+    path = ObjectStoragePath(location)
+    if location.endswith(".zip"):
+        with path.open("rb") as fh, zipfile.ZipFile(fh) as archive:
+            return sorted(n for n in archive.namelist() if n.endswith(".dcm"))
+    return sorted(p.name for p in path.rglob("*.dcm"))
+
+
+def publish_when_polled(emulator, **options) -> dict:
+    """Publish a study (in a thread) once the sensor has polled at least twice: first on the worker, then
+    from its trigger — so the DAG really waited for it."""
+    published: dict = {}
+
+    def run() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            polls = [r for r in emulator.requests() if r["endpoint"] == "NewStudiesInPatientCollection"]
+            if len(polls) >= 2:
+                published.update(emulator.publish(COLLECTION, **options))
+                return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    published["_thread"] = thread
+    return published
+
+
+@pytest.mark.tcia_emulator(api_key=KEY)
+def test_ingest_waits_downloads_and_announces_then_process_indexes(airflow_db, tcia_emulator, setup):
+    root, layout = setup
+    ingest = load_dag("tcia_flagship_ingest").dag
+    published = publish_when_polled(tcia_emulator, series_count=2, image_count=3)
+
+    run = ingest.test(run_conf={"output_root": root, "collection": COLLECTION, "layout": layout})
+    published.pop("_thread").join(5)
+
+    assert run.state == "success", states(run)
+    assert published, "the study was never published: the sensor did not poll"
+    values = xcoms(run)
+    # The sensor returned the new study (and only it: the dataset's own studies are years old).
+    studies = values[("wait_for_new_studies", -1)]
+    assert [s["StudyInstanceUID"] for s in studies] == [published["study_instance_uid"]]
+    # One mapped download per series, each verified, under <root>/tcia_flagship/downloads/<patient>/<study>/.
+    downloads = [v for (task, _), v in values.items() if task == "download"]
+    assert sorted(d["series_instance_uid"] for d in downloads) == sorted(published["series_instance_uids"])
+    assert all(d["verified"] and d["files"] == 3 and not d["skipped"] for d in downloads)
+    study_folder = f"{root}/tcia_flagship/downloads/{published['patient_id']}/{published['study_instance_uid']}/"
+    for d in downloads:
+        assert d["path"] == study_folder + d["series_instance_uid"] + (".zip" if layout == "zip" else "")
+        assert len(dicom_files(d["path"])) == 3
+    # The asset event says what arrived.
+    extra = asset_events("tcia_flagship_downloaded_series")[-1]
+    assert extra["collection"] == COLLECTION
+    assert sorted(s["location"] for s in extra["series"]) == sorted(d["path"] for d in downloads)
+    # The sensor deferred: its trigger polled the emulator after the worker's first poke.
+    polls = [r for r in tcia_emulator.requests() if r["endpoint"] == "NewStudiesInPatientCollection"]
+    assert len(polls) >= 3
+
+    # The downstream DAG, fed the locations of that asset event.
+    process = load_dag("tcia_flagship_process").dag
+    locations = [s["location"] for s in extra["series"]]
+    processed = process.test(run_conf={"output_root": root, "series": locations})
+    assert processed.state == "success", states(processed)
+    report = xcoms(processed)[("report", -1)]
+    assert report["series"] == 2
+
+    index = list(csv.DictReader(io.StringIO(ObjectStoragePath(report["index"]).read_text())))
+    assert sorted(r["SeriesInstanceUID"] for r in index) == sorted(published["series_instance_uids"])
+    for row in index:
+        assert row["PatientID"] == published["patient_id"]
+        assert row["StudyInstanceUID"] == published["study_instance_uid"]
+        assert row["instances"] == "3"
+        assert row["Modality"]
+        assert row["Rows"] and row["Columns"]
+    from PIL import Image
+
+    with ObjectStoragePath(report["contact_sheet"]).open("rb") as fh:
+        sheet = Image.open(fh)
+        sheet.load()
+    assert sheet.format == "PNG"
+    assert sheet.size == (2 * 256, 256 + 36)  # two tiles side by side
+    assert sheet.getextrema()[1] > 0  # not blank
+
+
+@pytest.mark.tcia_emulator(api_key=KEY)
+def test_ingest_again_skips_what_is_already_there(airflow_db, tcia_emulator, setup):
+    root, layout = setup
+    published = tcia_emulator.publish(COLLECTION, series_count=1, image_count=2)
+    ingest = load_dag("tcia_flagship_ingest").dag
+    conf = {"output_root": root, "collection": COLLECTION, "layout": layout}
+    first = ingest.test(run_conf=conf)
+    second = ingest.test(run_conf=conf)
+    assert first.state == second.state == "success", (states(first), states(second))
+    [again] = [v for (task, _), v in xcoms(second).items() if task == "download"]
+    assert again["series_instance_uid"] == published["series_instance_uids"][0]
+    assert again["skipped"] is True  # idempotent: a repeated announcement costs no download
+
+
+def test_event_ingest_downloads_what_the_watcher_announced(airflow_db, tcia_emulator, setup):
+    root, layout = setup
+    module = load_dag("tcia_flagship_event_ingest")
+    watcher = module.NEW_STUDIES.watchers[0].trigger
+    published = tcia_emulator.publish(COLLECTION, series_count=1, image_count=2)
+
+    async def first_event():
+        agen = watcher.run()
+        try:
+            return await asyncio.wait_for(agen.__anext__(), 30)
+        finally:
+            await agen.aclose()
+
+    payload = asyncio.run(first_event()).payload
+    assert [s["StudyInstanceUID"] for s in payload["studies"]] == [published["study_instance_uid"]]
+
+    run = module.dag.test(run_conf={"output_root": root, "studies": payload["studies"], "layout": layout})
+    assert run.state == "success", states(run)
+    values = xcoms(run)
+    assert values[("new_studies", -1)] == payload["studies"]
+    [download] = [v for (task, _), v in values.items() if task == "download"]
+    assert download["series_instance_uid"] == published["series_instance_uids"][0]
+    assert download["verified"]
+    assert values[("announce", -1)]["series"][0]["location"] == download["path"]
+
+
+def test_process_without_asset_event_processes_everything_downloaded(airflow_db, tcia_emulator, setup):
+    root, layout = setup
+    published = tcia_emulator.publish(COLLECTION, series_count=1, image_count=2)
+    ingest = load_dag("tcia_flagship_ingest").dag
+    conf = {"output_root": root, "collection": COLLECTION, "layout": layout}
+    assert ingest.test(run_conf=conf).state == "success"
+    process = load_dag("tcia_flagship_process").dag
+    run = process.test(run_conf={"output_root": root})
+    assert run.state == "success", states(run)
+    report = xcoms(run)[("report", -1)]
+    index = list(csv.DictReader(io.StringIO(ObjectStoragePath(report["index"]).read_text())))
+    assert [r["SeriesInstanceUID"] for r in index] == published["series_instance_uids"]
