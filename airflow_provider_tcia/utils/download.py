@@ -250,30 +250,38 @@ class SeriesDownloader:
         return result
 
     def _complete(self, ref: SeriesRef) -> tuple[SeriesRef, str]:
-        """``ref`` with what its checks and its place need, asked of TCIA only when missing."""
+        """``ref`` with what its checks and its place need, asked of TCIA only when missing: the study (and
+        ImageCount) from getSeries, the patient from getPatientStudy (the legacy API's getSeries has no
+        PatientID), the file count from getSeriesSize when no ``md5hashes.csv`` will list the files."""
         uid = ref.series_instance_uid
-        needs_place = self.plan.nested and (ref.patient_id is None or ref.study_instance_uid is None)
-        md5_listed = self.md5 and self.hook.config.generation.offers_md5()
-        needs_count = self.check_count and ref.image_count is None and not md5_listed
-        if needs_place:
+        count_source = "ImageCount (getSeries)"
+        if self.plan.nested and ref.study_instance_uid is None:
             rows = self.hook.get_series(series_instance_uid=uid)
             row = next((r for r in rows if r.get("SeriesInstanceUID") == uid), None)
-            if row is None:
+            if row is None or not row.get("StudyInstanceUID"):
                 raise TciaNotFoundError(f"getSeries(SeriesInstanceUID={uid!r}) returned no row for this series")
-            count = row.get("ImageCount")
             ref = replace(
                 ref,
-                patient_id=ref.patient_id or row.get("PatientID"),
-                study_instance_uid=ref.study_instance_uid or row.get("StudyInstanceUID"),
-                image_count=ref.image_count if ref.image_count is not None else _int(count),
+                patient_id=ref.patient_id or _text(row.get("PatientID")),
+                study_instance_uid=str(row["StudyInstanceUID"]),
+                image_count=ref.image_count if ref.image_count is not None else _int(row.get("ImageCount")),
             )
-        elif needs_count:
+        if self.plan.nested and ref.patient_id is None:
+            studies = self.hook.get_patient_study(study_instance_uid=ref.study_instance_uid)
+            patient = next((_text(s.get("PatientID")) for s in studies if _text(s.get("PatientID"))), None)
+            if patient is None:
+                raise TciaNotFoundError(
+                    f"getPatientStudy(StudyInstanceUID={ref.study_instance_uid!r}) names no PatientID for series {uid}"
+                )
+            ref = replace(ref, patient_id=patient)
+        md5_listed = self.md5 and self.hook.config.generation.offers_md5()
+        if self.check_count and ref.image_count is None and not md5_listed:
             rows = self.hook.get_series_size(uid)
             count = _int(rows[0].get("ObjectCount")) if rows else None
             if count is None:
                 raise TciaNotFoundError(f"getSeriesSize(SeriesInstanceUID={uid!r}) has no ObjectCount: {rows!r}")
-            return replace(ref, image_count=count), "ObjectCount (getSeriesSize)"
-        return ref, "ImageCount (getSeries)"
+            ref, count_source = replace(ref, image_count=count), "ObjectCount (getSeriesSize)"
+        return ref, count_source
 
     def _with_retries(
         self,
@@ -432,7 +440,10 @@ class SeriesDownloader:
             else:
                 old = data_path
             _remove(old)
-        publish(tmp, data_path)
+        if self.plan.layout == "extract" and data_path.protocol not in _LOCAL:
+            _publish_tree(tmp, data_path)
+        else:
+            publish(tmp, data_path)
 
 
 class FolderSink:
@@ -464,6 +475,26 @@ def open_writer(path: ObjectStoragePath) -> Iterator[IO[bytes]]:
             yield fh
 
 
+def _publish_tree(tmp: ObjectStoragePath, final: ObjectStoragePath) -> None:
+    """Copy every object under ``tmp`` to the same name under ``final``, then delete ``tmp``. Object stores
+    have no atomic folder rename: if a copy fails, the objects already copied are deleted again."""
+    fs = tmp.fs
+    source = tmp.path.rstrip("/")
+    target = final.path.rstrip("/")
+    copied: list[str] = []
+    try:
+        for name in fs.find(source):
+            destination = target + name[len(source) :]
+            fs.copy(name, destination)
+            copied.append(destination)
+    except BaseException:
+        for name in copied:
+            with contextlib.suppress(Exception):
+                fs.rm_file(name)
+        raise
+    fs.rm(source, recursive=True)
+
+
 def _remove(path: ObjectStoragePath) -> None:
     """Remove a file, an object, or a folder / prefix with everything under it, if it exists."""
     try:
@@ -477,6 +508,12 @@ def _remove(path: ObjectStoragePath) -> None:
             path.fs.rm(path.path, recursive=True)
     except FileNotFoundError:
         pass
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value).strip() or None
 
 
 def _int(value: Any) -> int | None:

@@ -1,0 +1,330 @@
+"""The download operators against the bundled TCIA emulator over real sockets, on both APIs.
+
+Each layout (zip, extract, nested) on ``file://`` and S3 (moto's server), in-task concurrency and dynamic
+mapping (the example DAG with ``dag.test()``), every injected download fault (a zip truncated with HTTP 200, a
+connection reset mid-body, a wrong MD5, 5xx, 429, an HTML page with 200) retried to success when it happens
+less often than the retries allow and failing clearly when it does not, the re-run skip, and that nothing
+partial is ever left at the destination.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+from airflow.sdk.bases.operator import ExecutorSafeguard
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, TciaServerError
+from airflow_provider_tcia.hooks.tcia import TciaHook
+from airflow_provider_tcia.operators.download import TciaDownloadImageOperator, TciaDownloadSeriesOperator
+from airflow_provider_tcia.utils.download import TciaDownloadError
+from airflow_provider_tcia.utils.storage import PARTIAL_MARK
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+APIS = ["legacy", "nbia"]
+KEY = "emulator-key-download-7d41"
+IMAGES = 2
+
+
+@pytest.fixture
+def use_emulator(monkeypatch):
+    """Point ``tcia_default`` at an emulator with quick retries (3 tries in all)."""
+
+    def use(emulator, api: str, **extras) -> TciaHook:
+        extras = {"retry_backoff": 0.01, "max_retries": 2, **extras}
+        monkeypatch.setenv("AIRFLOW_CONN_TCIA_DEFAULT", emulator.connection_json(api=api, **extras))
+        return TciaHook()
+
+    return use
+
+
+@pytest.fixture
+def run(monkeypatch):
+    """Run an operator's execute() outside a DAG run (the emulator is still reached over HTTP)."""
+    monkeypatch.setattr(ExecutorSafeguard, "test_mode", True)
+    return lambda op: op.execute(context={})
+
+
+def publish(emulator, series: int = 2, images: int = IMAGES) -> dict:
+    """A fresh patient with small series: 64 x 64 would be nicer, but CT frames are 512 KiB; two per series."""
+    return emulator.publish("TCIA-DL-TEST", series_count=series, image_count=images, patient_id="DL-0001")
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def no_partials(names: list[str]) -> bool:
+    return not any(PARTIAL_MARK in n or Path(n).name.startswith(".") for n in names)
+
+
+def image_requests(emulator) -> list[dict]:
+    return [r for r in emulator.requests() if r["endpoint"] in ("getImage", "getImageWithMD5Hash")]
+
+
+def operator(**kwargs) -> TciaDownloadSeriesOperator:
+    return TciaDownloadSeriesOperator(task_id="download", progress_interval=0, **kwargs)
+
+
+# --- layouts, both APIs, file:// ----------------------------------------------------------------------
+@pytest.mark.tcia_emulator(api_key=KEY)
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("layout", ["zip", "extract"])
+def test_layouts_verify_publish_and_skip_on_rerun(tcia_emulator, use_emulator, run, tmp_path, api, layout, capsys):
+    hook = use_emulator(tcia_emulator, api)
+    data = publish(tcia_emulator)
+    rows = hook.get_series(patient_id="DL-0001")
+    assert len(rows) == 2
+
+    results = run(operator(series_instance_uids=rows, destination=f"file://{tmp_path}", layout=layout))
+
+    uids = sorted(data["series_instance_uids"])
+    assert sorted(r["series_instance_uid"] for r in results) == uids
+    for result in results:
+        uid = result["series_instance_uid"]
+        assert result["verified"] and not result["skipped"] and result["files"] == IMAGES
+        manifest = json.loads((tmp_path / f"{uid}.manifest.json").read_text())
+        assert manifest["files"] == IMAGES and manifest["bytes"] == result["bytes"]
+        assert manifest["md5_source"] == ("md5hashes.csv" if api == "nbia" else "computed")
+        assert any(f"{IMAGES} DICOM files, as ImageCount" in check for check in manifest["checks"])
+        assert KEY not in json.dumps(manifest) and "api_key" not in manifest["source_url"]
+        if layout == "zip":
+            assert result["path"] == f"file://{tmp_path}/{uid}.zip"
+            assert (tmp_path / f"{uid}.zip").stat().st_size == result["bytes"]
+        else:
+            folder = tmp_path / uid
+            dicoms = [p for p in folder.iterdir() if p.suffix == ".dcm"]
+            assert len(dicoms) == IMAGES and all(p.read_bytes()[128:132] == b"DICM" for p in dicoms)
+            assert (folder / "LICENSE").exists() == (api == "nbia")  # NBIA's zips carry the license
+    assert no_partials(files_under(tmp_path))
+    requested = len(image_requests(tcia_emulator))
+    assert requested == 2
+
+    capsys.readouterr()
+    again = run(operator(series_instance_uids=rows, destination=f"file://{tmp_path}", layout=layout))
+    assert all(r["skipped"] and r["verified"] for r in again)
+    assert len(image_requests(tcia_emulator)) == requested  # nothing downloaded again
+    assert capsys.readouterr().out.count("skipped: already present and verified") == 2
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_nested_layout_with_bare_uids(tcia_emulator, use_emulator, run, tmp_path, api):
+    use_emulator(tcia_emulator, api)
+    data = publish(tcia_emulator, series=1)
+    uid = data["series_instance_uids"][0]
+    result = run(operator(series_instance_uids=uid, destination=f"file://{tmp_path}/out/", nested=True))
+    assert isinstance(result, dict)  # one UID in, one summary out
+    expected = tmp_path / "out" / "DL-0001" / data["study_instance_uid"]
+    assert result["path"] == f"file://{expected}/{uid}.zip"
+    assert files_under(tmp_path / "out") == [
+        f"DL-0001/{data['study_instance_uid']}/{uid}.manifest.json",
+        f"DL-0001/{data['study_instance_uid']}/{uid}.zip",
+    ]
+    # The place came from getSeries (bare UIDs carry no PatientID / StudyInstanceUID).
+    assert "getSeries" in [r["endpoint"] for r in tcia_emulator.requests()]
+
+
+def test_series_from_a_getseries_file(tcia_emulator, use_emulator, run, tmp_path):
+    hook = use_emulator(tcia_emulator, "nbia")
+    publish(tcia_emulator, series=3)
+    listing = tmp_path / "series.jsonl"
+    listing.write_text("".join(json.dumps(r) + "\n" for r in hook.get_series(patient_id="DL-0001")))
+    summary = {"path": f"file://{listing}", "format": "jsonl", "rows": 3, "bytes": listing.stat().st_size}
+    results = run(operator(series_from=summary, destination=f"file://{tmp_path}/out", max_concurrency=3))
+    assert len(results) == 3 and all(r["verified"] for r in results)
+
+
+# --- S3 -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", ["zip", "extract"])
+def test_s3_destination(tcia_emulator, use_emulator, run, s3_bucket, layout):
+    hook = use_emulator(tcia_emulator, "nbia")
+    data = publish(tcia_emulator)
+    rows = hook.get_series(patient_id="DL-0001")
+    destination = f"{s3_bucket}/tcia/series"
+    results = run(operator(series_instance_uids=rows, destination=destination, layout=layout, max_concurrency=2))
+
+    keys = sorted(str(p) for p in ObjectStoragePath(s3_bucket).rglob("*") if p.is_file())
+    assert no_partials(keys)
+    for uid in data["series_instance_uids"]:
+        assert f"{destination}/{uid}.manifest.json" in keys
+        if layout == "zip":
+            assert f"{destination}/{uid}.zip" in keys
+        else:
+            assert sum(k.startswith(f"{destination}/{uid}/") and k.endswith(".dcm") for k in keys) == IMAGES
+    assert all(r["verified"] and not r["skipped"] for r in results)
+
+    again = run(operator(series_instance_uids=rows, destination=destination, layout=layout))
+    assert all(r["skipped"] for r in again)
+    assert len(image_requests(tcia_emulator)) == 2
+
+
+def test_s3_failure_leaves_nothing(tcia_emulator, use_emulator, run, s3_bucket):
+    use_emulator(tcia_emulator, "nbia", max_retries=1)
+    uid = publish(tcia_emulator, series=1)["series_instance_uids"][0]
+    tcia_emulator.inject_fault("getImage", "truncate", count=2)
+    with pytest.raises(TciaCorruptPayloadError, match="gave up after 2 downloads"):
+        run(operator(series_instance_uids=uid, destination=f"{s3_bucket}/x", layout="extract"))
+    assert [p for p in ObjectStoragePath(s3_bucket).rglob("*") if p.is_file()] == []
+
+
+# --- faults ---------------------------------------------------------------------------------------
+FAULTS = {
+    "truncate": ({}, TciaCorruptPayloadError, "the zip is truncated"),
+    "reset": ({}, TciaServerError, "the connection broke"),
+    "bad_md5": ({}, TciaCorruptPayloadError, "but md5hashes.csv says"),
+    "server_error": ({"status": 503}, TciaServerError, "HTTP 503"),
+    "rate_limit": ({"retry_after": 0.01}, TciaServerError, "HTTP 429"),
+    "html_error": ({}, TciaCorruptPayloadError, "expected a zip but the body begins"),
+}
+
+
+#: Every fault on both APIs, but a wrong MD5 only on NBIA: the legacy API sends no md5hashes.csv.
+FAULT_CASES = [(api, kind) for api in APIS for kind in FAULTS if not (kind == "bad_md5" and api == "legacy")]
+
+
+@pytest.mark.parametrize("layout", ["zip", "extract"])
+@pytest.mark.parametrize(("api", "kind"), FAULT_CASES)
+def test_faults_below_the_retry_budget_are_survived(tcia_emulator, use_emulator, run, tmp_path, api, layout, kind):
+    use_emulator(tcia_emulator, api)
+    uid = publish(tcia_emulator, series=1)["series_instance_uids"][0]
+    options, _, _ = FAULTS[kind]
+    tcia_emulator.inject_fault("getImage", kind, count=2, **options)
+
+    result = run(operator(series_instance_uids=[uid], destination=f"file://{tmp_path}", layout=layout))[0]
+
+    assert result["verified"] and result["files"] == IMAGES
+    assert len(image_requests(tcia_emulator)) == 3  # two faulty answers, then the good one
+    assert tcia_emulator.faults() == []
+    assert no_partials(files_under(tmp_path))
+    manifest = json.loads((tmp_path / f"{uid}.manifest.json").read_text())
+    body_faults = kind in ("truncate", "reset", "bad_md5")  # the engine downloads again; the hook retries the rest
+    assert manifest["attempts"] == (3 if body_faults else 1)
+
+
+@pytest.mark.parametrize(("api", "kind"), FAULT_CASES)
+def test_faults_beyond_the_retry_budget_fail_clearly(tcia_emulator, use_emulator, run, tmp_path, api, kind):
+    use_emulator(tcia_emulator, api, api_key=KEY)
+    uid = publish(tcia_emulator, series=1)["series_instance_uids"][0]
+    options, error, message = FAULTS[kind]
+    tcia_emulator.inject_fault("getImage", kind, count=5, **options)
+
+    with pytest.raises(error, match=message) as err:
+        run(operator(series_instance_uids=uid, destination=f"file://{tmp_path}/out", layout="extract"))
+
+    text = str(err.value)
+    assert uid in text and KEY not in text
+    assert len(image_requests(tcia_emulator)) == 3  # bounded: 1 + max_retries
+    assert not (tmp_path / "out").exists() or files_under(tmp_path / "out") == []
+
+
+def test_one_bad_series_does_not_stop_the_others(tcia_emulator, use_emulator, run, tmp_path):
+    hook = use_emulator(tcia_emulator, "nbia", max_retries=0)
+    publish(tcia_emulator, series=4)
+    rows = hook.get_series(patient_id="DL-0001")
+    tcia_emulator.inject_fault("getImage", "truncate", count=1)
+    with pytest.raises(TciaDownloadError, match=r"1 of 4 series failed \(3 are in place and verified"):
+        run(operator(series_instance_uids=rows, destination=f"file://{tmp_path}", max_concurrency=4))
+    names = files_under(tmp_path)
+    assert len(names) == 6 and no_partials(names)
+    # The re-run downloads only the missing one.
+    results = run(operator(series_instance_uids=rows, destination=f"file://{tmp_path}", max_concurrency=4))
+    assert sorted(r["skipped"] for r in results) == [False, True, True, True]
+
+
+# --- validation before anything is sent or written -------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"series_instance_uids": "1.2.3", "layout": "tar"}, "layout='tar' is not one of zip, extract"),
+        ({"series_instance_uids": "1.2.x"}, "is not a DICOM UID"),
+        ({"series_instance_uids": "1.2.3", "series_from": "file:///x.json"}, "exactly one of"),
+        ({}, "got neither"),
+        ({"series_instance_uids": "1.2.3", "max_concurrency": 0}, "max_concurrency must be"),
+        ({"series_instance_uids": "1.2.3", "destination": " "}, "destination rendered to an empty string"),
+        ({"series_instance_uids": "1.2.3", "destination": "relative/dir"}, "is relative"),
+        (
+            {"series_instance_uids": [{"SeriesInstanceUID": "1.2.3", "PatientID": "../x", "StudyInstanceUID": "1"}]},
+            "cannot be a folder name",
+        ),
+    ],
+)
+def test_bad_input_fails_before_anything_is_sent(tcia_emulator, use_emulator, run, tmp_path, kwargs, message):
+    use_emulator(tcia_emulator, "nbia")
+    kwargs = {"destination": f"file://{tmp_path}/out", "nested": True, **kwargs}
+    with pytest.raises(AirflowFailException, match=message):
+        run(operator(**kwargs))
+    assert tcia_emulator.requests() == []
+    assert not (tmp_path / "out").exists()
+
+
+# --- single images --------------------------------------------------------------------------------
+@pytest.mark.parametrize("api", APIS)
+def test_download_images(tcia_emulator, use_emulator, run, tmp_path, api):
+    hook = use_emulator(tcia_emulator, api)
+    uid = publish(tcia_emulator, series=1, images=3)["series_instance_uids"][0]
+    sops = hook.get_sop_instance_uids(uid)
+    tcia_emulator.inject_fault("getSingleImage", "reset", count=1)
+    op = TciaDownloadImageOperator(
+        task_id="images", series_instance_uid=uid, sop_instance_uids=sops, destination=f"file://{tmp_path}"
+    )
+    results = run(op)
+    assert [r["sop_instance_uid"] for r in results] == [s["SOPInstanceUID"] for s in sops]
+    assert files_under(tmp_path) == sorted(f"{uid}/{s['SOPInstanceUID']}.dcm" for s in sops)
+    assert all((tmp_path / uid / f"{s['SOPInstanceUID']}.dcm").read_bytes()[128:132] == b"DICM" for s in sops)
+    again = run(op)
+    assert all(r["skipped"] for r in again)
+    one = TciaDownloadImageOperator(
+        task_id="one",
+        series_instance_uid=uid,
+        sop_instance_uids=sops[0]["SOPInstanceUID"],
+        destination=f"file://{tmp_path}",
+    )
+    assert run(one)["skipped"] is True
+
+
+# --- the example DAG: mapped and in-task concurrency, Asset outlet ----------------------------------
+def load_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "example_dags" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_download_examples_dag(airflow_db, tcia_emulator, use_emulator, tmp_path, api):
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    use_emulator(tcia_emulator, api)
+    data = publish(tcia_emulator, series=3)
+    module = load_module("tcia_download_examples")
+    conf = {"collection": "TCIA-DL-TEST", "patient_id": "DL-0001", "output_root": f"file://{tmp_path}"}
+    dag_run = module.dag.test(run_conf=conf)
+
+    tis = {(ti.task_id, ti.map_index): str(ti.state) for ti in dag_run.get_task_instances()}
+    assert dag_run.state == "success", tis
+    assert sorted(k for k in tis if k[0] == "download_each_series") == [("download_each_series", i) for i in range(3)]
+    root = tmp_path / "tcia_download_examples"
+    names = files_under(root)
+    assert no_partials(names)
+    study = data["study_instance_uid"]
+    for uid in data["series_instance_uids"]:
+        assert f"zips/{uid}.zip" in names and f"zips/{uid}.manifest.json" in names
+        assert f"extracted/DL-0001/{study}/{uid}.manifest.json" in names
+    with create_session() as session:
+        events = [e for e in session.query(AssetEvent) if e.source_run_id == dag_run.run_id]
+    assert len(events) == 1
+    assert sorted(events[0].extra["series"]) == sorted(data["series_instance_uids"])
+    assert events[0].extra["downloaded"] == 3 and events[0].extra["layout"] == "extract"
+
+    # A second run finds everything in place.
+    before = len(image_requests(tcia_emulator))
+    dag_run = module.dag.test(run_conf=conf)
+    assert dag_run.state == "success"
+    assert len(image_requests(tcia_emulator)) == before
