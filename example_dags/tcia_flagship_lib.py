@@ -78,6 +78,16 @@ def processed_root(output_root: str, run_id: str) -> str:
 
 
 # --- the ingest DAGs' shared tail: list the series of new studies, download them, announce them ----------
+def items(values: Any) -> list[Any]:
+    """A plain list from a mapped task's outputs (read by index: iterating the lazy sequence would probe past
+    its end, which Airflow logs as an error), or from any list."""
+    if values is None:
+        return []
+    if hasattr(values, "__len__") and hasattr(values, "__getitem__"):
+        return [values[i] for i in range(len(values))]
+    return list(values)
+
+
 def study_uids(rows: list[dict[str, Any]] | None) -> list[str]:
     """The StudyInstanceUIDs of study rows (a sensor's or an asset event's), each once, in order."""
     return list(dict.fromkeys(str(r["StudyInstanceUID"]) for r in rows or [] if r.get("StudyInstanceUID")))
@@ -91,7 +101,7 @@ def flatten(lists: Any, studies: list[dict[str, Any]] | None = None) -> list[dic
     """
     patients = {str(s["StudyInstanceUID"]): s.get("PatientID") for s in studies or [] if s.get("StudyInstanceUID")}
     out = []
-    for rows in lists or []:
+    for rows in items(lists):
         for row in rows or []:
             row = dict(row)
             if not row.get("PatientID") and patients.get(str(row.get("StudyInstanceUID"))):
@@ -109,7 +119,7 @@ def arrival(collection: str, downloads: Any) -> dict[str, Any]:
             "files": d.get("files"),
             "skipped": bool(d.get("skipped")),
         }
-        for d in downloads or []
+        for d in items(downloads)
         if d
     ]
     return {"collection": collection, "series": series, "downloads": len(series)}
@@ -330,13 +340,21 @@ def middle_slice(ds: Any):
 
 
 # --- the outputs -------------------------------------------------------------------------------------
+def _series_order(row: dict[str, Any]) -> tuple:
+    try:
+        number = float(row.get("SeriesNumber") or "inf")
+    except ValueError:
+        number = float("inf")
+    return (row.get("PatientID", ""), row.get("StudyInstanceUID", ""), number, row.get("SeriesInstanceUID", ""))
+
+
 def write_index(rows: list[dict[str, Any]], path: str) -> dict[str, Any]:
     """One CSV row per series (header fields, instance count, where it is, its thumbnail)."""
     target = as_path(path)
     with atomic_writer(target, "w") as fh:
         writer = csv.DictWriter(fh, fieldnames=INDEX_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        for row in sorted(rows, key=lambda r: (r.get("PatientID", ""), r.get("SeriesInstanceUID", ""))):
+        for row in sorted(rows, key=_series_order):
             writer.writerow(row)
     return {"path": str(target), "series": len(rows)}
 
@@ -345,7 +363,7 @@ def write_contact_sheet(rows: list[dict[str, Any]], path: str) -> dict[str, Any]
     """A PNG grid: each series' middle-slice thumbnail, labelled with patient, modality and description."""
     from PIL import Image, ImageDraw
 
-    rows = sorted(rows, key=lambda r: (r.get("PatientID", ""), r.get("SeriesInstanceUID", "")))
+    rows = sorted(rows, key=_series_order)
     columns = max(1, min(6, math.ceil(math.sqrt(len(rows)))))
     lines = max(1, math.ceil(len(rows) / columns))
     tile_h = THUMBNAIL + LABEL_HEIGHT

@@ -25,6 +25,7 @@ from tcia_flagship_lib import (
     DEFAULT_OUTPUT_ROOT,
     DOWNLOADED_SERIES,
     downloads_root,
+    items,
     processed_root,
     series_in_events,
     series_under,
@@ -72,12 +73,12 @@ with DAG(
 
     @task(trigger_rule="none_failed")
     def index(rows, params=None, run_id=None) -> dict:
-        rows = [r for r in rows or [] if r]
+        rows = [r for r in items(rows) if r]
         return write_index(rows, f"{processed_root(params['output_root'], run_id)}/index.csv")
 
     @task(trigger_rule="none_failed")
     def contact_sheet(rows, params=None, run_id=None) -> dict:
-        rows = [r for r in rows or [] if r]
+        rows = [r for r in items(rows) if r]
         if not rows:
             return {"path": None, "series": 0}
         return write_contact_sheet(rows, f"{processed_root(params['output_root'], run_id)}/contact_sheet.png")
