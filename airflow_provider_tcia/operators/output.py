@@ -56,17 +56,29 @@ def resolve_output_format(path_name: str, output_format: object) -> str:
     return fmt
 
 
+#: Bytes gathered before one write to the destination: object storage file handles cost per call, and a row is
+#: a few hundred bytes.
+WRITE_BUFFER = 1 << 20
+
+
 class _CountingWriter:
-    """Counts the bytes written through it."""
+    """Writes to ``fh`` in pieces of about :data:`WRITE_BUFFER` bytes and counts them."""
 
     def __init__(self, fh: IO[bytes]) -> None:
         self._fh = fh
+        self._buffer = bytearray()
         self.bytes = 0
 
     def write(self, data: bytes) -> None:
-        if data:
-            self._fh.write(data)
-            self.bytes += len(data)
+        self._buffer += data
+        self.bytes += len(data)
+        if len(self._buffer) >= WRITE_BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._fh.write(bytes(self._buffer))
+            self._buffer.clear()
 
 
 def write_rows(fh: IO[bytes], rows: Iterable[dict[str, Any]], fmt: str) -> tuple[int, int]:
@@ -85,6 +97,7 @@ def write_rows(fh: IO[bytes], rows: Iterable[dict[str, Any]], fmt: str) -> tuple
         count += 1
     if fmt == "json":
         out.write(b"\n]\n" if count else b"[]\n")
+    out.flush()
     return count, out.bytes
 
 
@@ -107,6 +120,7 @@ def write_text(fh: IO[bytes], chunks: Iterable[bytes], fmt: str, *, what: str) -
             raise TciaBadRequestError(f"{fmt!r} is not a text format; use write_rows for json or jsonl")
     except (csv.Error, ParseError) as err:
         raise TciaCorruptPayloadError(f"{what} answered with {fmt} that is not well-formed: {err}") from None
+    out.flush()
     return rows, out.bytes
 
 
