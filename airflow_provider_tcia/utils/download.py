@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import shutil
 import threading
 import time
@@ -45,6 +46,9 @@ from airflow_provider_tcia.utils.zipverify import (
 )
 
 LAYOUTS = ("zip", "extract")
+#: Chunks that may wait between the receiving and the checking thread of a download.
+PIPELINE_DEPTH = 4
+_END = object()
 #: Part size of uploads to object stores: the least S3 accepts, so each upload buffers little.
 UPLOAD_BLOCK = 5 << 20
 _LOCAL = ("file", "local", "")
@@ -155,6 +159,7 @@ class SeriesDownloader:
         self.log = log or logging.getLogger(__name__)
         self.progress = DownloadProgress(self.log, total_series=0, interval=progress_interval)
         self._stop = threading.Event()
+        self._pipelined = True
 
     def stop(self) -> None:
         """Abandon the downloads in flight (their temporary objects are removed) and start no more."""
@@ -175,6 +180,8 @@ class SeriesDownloader:
             self.log, total_series=len(refs), expected_bytes=expected, interval=self.progress_interval
         )
         workers = max(1, min(max_concurrency, len(refs)))
+        # One series at a time: receive and check it on two threads. Several at once already keep both busy.
+        self._pipelined = workers == 1
         self.log.info(
             "downloading %d series to %s (layout %s%s), %d at a time, from the %s API %s",
             len(refs), self.plan.destination, self.plan.layout, ", nested" if self.plan.nested else "",
@@ -413,6 +420,10 @@ class SeriesDownloader:
             return verify_zip_file(fh, sink=FolderSink(data_tmp) if extract else None, what=what)
 
     def _pump(self, stream: TciaStream, verifier: StreamingZipVerifier | None, out: IO[bytes] | None) -> None:
+        """Move the body to ``out`` and through ``verifier``, chunk by chunk."""
+        if verifier is not None and self._pipelined:
+            self._pump_pipelined(stream, verifier, out)
+            return
         progress = self.progress
         stop = self._stop
         for chunk in stream:
@@ -423,6 +434,50 @@ class SeriesDownloader:
             progress.add(received=len(chunk))
             if verifier is not None:
                 verifier.feed(chunk)
+
+    def _pump_pipelined(self, stream: TciaStream, verifier: StreamingZipVerifier, out: IO[bytes] | None) -> None:
+        """:meth:`_pump` on two threads: this one receives and writes, a helper checks (CRC-32, MD5, inflating
+        and extracting entries). The hashes release the GIL, so both cores work; at most ``PIPELINE_DEPTH``
+        chunks wait between the two, so memory stays bounded."""
+        pending: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
+        failure: list[BaseException] = []
+        failed = threading.Event()
+
+        def check() -> None:
+            try:
+                while (chunk := pending.get()) is not _END:
+                    verifier.feed(chunk)
+            except BaseException as err:
+                failure.append(err)
+                failed.set()
+
+        checker = threading.Thread(target=check, name="tcia-verify", daemon=True)
+        checker.start()
+        try:
+            for chunk in stream:
+                if self._stop.is_set():
+                    raise DownloadStopped("the download was stopped")
+                if out is not None:
+                    out.write(chunk)
+                self.progress.add(received=len(chunk))
+                while not failed.is_set():
+                    try:
+                        pending.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if failed.is_set():
+                    break
+        finally:
+            while not failed.is_set():  # (a checker that failed reads no more)
+                try:
+                    pending.put(_END, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            checker.join()
+        if failure:
+            raise failure[0]
 
     def _count_file(self, entry: ZipEntry) -> None:
         if entry.is_dicom:

@@ -1,0 +1,333 @@
+"""Benchmark: downloading series from the emulator on loopback — our engine vs curl vs tcia-utils.
+
+1. One 1 GiB series: our download path (TciaHook.stream_image → SeriesDownloader, zip layout, verification on:
+   zip structure, CRC-32 and MD5 of every file against md5hashes.csv, file count) vs ``curl -s -o`` of the same
+   URL (the practical limit) vs tcia-utils' ``downloadSeries`` (pointed at the emulator).
+2. 200 series of about 5 MiB: ours (one task, ``max_concurrency=4``, layout ``extract``, verification on) vs
+   tcia-utils ``downloadSeries(max_workers=10)`` (which extracts too; zipfile checks CRCs, nothing else), also
+   with ``hash="y"`` (it then asks for md5hashes.csv, so the emulator does the same MD5 work as for ours, but
+   tcia-utils leaves the file unchecked).
+
+The emulator runs in its own process; every measured run is a fresh child process that reports its own
+wall time, CPU time and peak RSS (``ru_maxrss``; for curl, those of the curl process); the emulator's CPU
+time is read around each run. Outputs go to ``/dev/shm`` (tmpfs) so the disk does not add noise. Each figure is
+the median of ``REPEATS`` runs, interleaved. CPU per byte does not depend on what else the machine runs; wall
+times do: run it on a quiet machine. Targets (the issue): ours >= 0.9x curl's throughput on (1); our peak RSS
+<= 150 MiB whatever the series size; ours >= 1.0x tcia-utils on (2).
+
+Run: ``make bench`` or ``python -m tests.benchmarks.run bench_download``. ``BENCH_BIG_MIB`` (1024),
+``BENCH_SMALL_COUNT`` (200), ``BENCH_SMALL_MIB`` (5) and ``BENCH_REPEATS`` (3) scale it down for a quick look; ``BENCH_OURS_CONCURRENCY``
+(4) sets our ``max_concurrency`` in (2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+BIG_MIB = int(os.environ.get("BENCH_BIG_MIB", "1024"))
+SMALL_COUNT = int(os.environ.get("BENCH_SMALL_COUNT", "200"))
+SMALL_MIB = float(os.environ.get("BENCH_SMALL_MIB", "5"))
+CONCURRENCY = 10
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# --- children: each measures one run and prints one JSON line ----------------------------------------
+def _peak_mib(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _cpu(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def child_curl(url: str, out: str) -> dict[str, Any]:
+    start = time.perf_counter()
+    subprocess.run(["curl", "-s", "-f", "-o", out, url], check=True)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "bytes": os.path.getsize(out),
+        "peak_mib": _peak_mib(resource.RUSAGE_CHILDREN),
+        "cpu": _cpu(resource.RUSAGE_CHILDREN),
+    }
+
+
+def child_ours(conn: str, uids: list[str], out: str, layout: str, concurrency: int) -> dict[str, Any]:
+    os.environ["AIRFLOW_CONN_TCIA_DEFAULT"] = conn
+    import logging
+
+    from airflow_provider_tcia.hooks.tcia import TciaHook
+    from airflow_provider_tcia.utils.download import DownloadPlan, SeriesDownloader
+    from airflow_provider_tcia.utils.series_input import SeriesRef
+    from airflow_provider_tcia.utils.storage import as_path
+
+    logging.disable(logging.INFO)
+    hook = TciaHook()
+    _ = hook.config, hook.session  # read the connection: what any task pays before downloading
+    baseline = _peak_mib()
+    plan = DownloadPlan(as_path(f"file://{out}"), layout)
+    engine = SeriesDownloader(hook, plan, md5=True, progress_interval=3600)
+    cpu = _cpu()
+    start = time.perf_counter()
+    results = engine.run([SeriesRef(u) for u in uids], max_concurrency=concurrency)
+    seconds = time.perf_counter() - start
+    cpu = _cpu() - cpu
+    assert all(r.verified and not r.skipped for r in results)
+    return {
+        "seconds": seconds,
+        "bytes": sum(r.bytes for r in results),
+        "peak_mib": _peak_mib(),
+        "baseline_mib": baseline,
+        "cpu": cpu,
+        "files": sum(r.files for r in results),
+    }
+
+
+def child_tcia_utils(base: str, uids: list[str], out: str, as_zip: bool, workers: int, md5: bool) -> dict[str, Any]:
+    import logging
+
+    from tcia_utils import nbia
+
+    logging.disable(logging.WARNING)
+    # Point tcia-utils at the emulator: it builds every URL from setApiUrl() (here only, in this process).
+    nbia.setApiUrl = lambda endpoint, api_url="": f"{base}/nbia-api/services/v4/"
+    baseline = _peak_mib()
+    cpu = _cpu()
+    start = time.perf_counter()
+    nbia.downloadSeries(uids, input_type="list", path=out, as_zip=as_zip, max_workers=workers, hash="y" if md5 else "")
+    seconds = time.perf_counter() - start
+    cpu = _cpu() - cpu
+    done = [u for u in uids if (Path(out) / u).exists() or (Path(out) / f"{u}.zip").exists()]
+    if len(done) != len(uids):
+        raise RuntimeError(f"tcia-utils downloaded {len(done)} of {len(uids)} series")
+    return {
+        "seconds": seconds,
+        "bytes": _folder_bytes(Path(out)),
+        "peak_mib": _peak_mib(),
+        "baseline_mib": baseline,
+        "cpu": cpu,
+    }
+
+
+def _child_main(argv: list[str]) -> None:
+    kind, spec = argv[0], json.loads(argv[1])
+    if kind == "curl":
+        result = child_curl(**spec)
+    elif kind == "ours":
+        result = child_ours(**spec)
+    else:
+        result = child_tcia_utils(**spec)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# --- the parent ---------------------------------------------------------------------------------------
+class _Emulator:
+    """The emulator in its own process (so it does not share a GIL with what is measured)."""
+
+    def __enter__(self) -> _Emulator:
+        import psutil
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "airflow_provider_tcia.emulator", "--port", "0"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stdout.readline()
+        match = re.search(r"(http://\S+)", line)
+        if not match:
+            self.proc.kill()
+            raise RuntimeError(f"the emulator did not start: {line!r}")
+        self.url = match.group(1)
+        self.ps = psutil.Process(self.proc.pid)
+        from airflow_provider_tcia.emulator.control import RemoteControl
+
+        self.control = RemoteControl(self.url, timeout=120)
+        return self
+
+    def cpu(self) -> float:
+        times = self.ps.cpu_times()
+        return times.user + times.system
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def _run_child(kind: str, spec: dict[str, Any], env: dict[str, str], emulator: _Emulator) -> dict[str, Any]:
+    server_cpu = emulator.cpu()
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks.bench_download", "--child", kind, json.dumps(spec)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    match = re.search(r"^RESULT (.*)$", proc.stdout, re.M)
+    if proc.returncode != 0 or not match:
+        raise RuntimeError(f"{kind} run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    result = json.loads(match.group(1))
+    result["server_cpu"] = emulator.cpu() - server_cpu
+    return result
+
+
+def _row(name: str, runs: list[dict[str, Any]], workload: int) -> dict[str, Any]:
+    seconds = statistics.median(r["seconds"] for r in runs)
+    return {
+        "name": name,
+        "seconds": seconds,
+        "mb_s": workload / seconds / 1e6,
+        "client_ns": statistics.median(r["cpu"] for r in runs) / workload * 1e9,
+        "server_ns": statistics.median(r["server_cpu"] for r in runs) / workload * 1e9,
+        "peak_mib": max(r["peak_mib"] for r in runs),
+        "baseline_mib": max(r.get("baseline_mib", 0.0) for r in runs),
+    }
+
+
+def _table(title: str, rows: list[dict[str, Any]], reference: dict[str, Any]) -> list[str]:
+    lines = [
+        f"**{title}**",
+        "",
+        "| client | median s | MB/s | vs " + reference["name"].split(" ")[0] + " | client CPU ns/B | emulator CPU ns/B "
+        "| peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        rss = f"{r['peak_mib']:.0f}" + (f" ({r['baseline_mib']:.0f} before)" if r["baseline_mib"] else "")
+        lines.append(
+            f"| {r['name']} | {r['seconds']:.2f} | {r['mb_s']:.0f} | {reference['seconds'] / r['seconds']:.2f}x "
+            f"| {r['client_ns']:.2f} | {r['server_ns']:.2f} | {rss} |"
+        )
+    return lines
+
+
+def main() -> None:
+    if shutil.which("curl") is None:
+        raise RuntimeError("curl is not installed")
+    work = Path(tempfile.mkdtemp(prefix="tcia-bench-download-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    env = {**os.environ, "AIRFLOW_HOME": str(work / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    ours_concurrency = int(os.environ.get("BENCH_OURS_CONCURRENCY", "4"))
+    try:
+        with _Emulator() as emulator:
+            conn = json.dumps({"conn_type": "tcia", "host": emulator.url, "extra": {"api": "nbia"}})
+            big = emulator.control.add_synthetic_series(BIG_MIB << 20, patient_id="BENCH-BIG")
+            small = [
+                emulator.control.add_synthetic_series(int(SMALL_MIB * (1 << 20)), patient_id=f"BENCH-{i:03d}")
+                for i in range(SMALL_COUNT)
+            ]
+            small_uids = [s["series_instance_uid"] for s in small]
+            uid = big["series_instance_uid"]
+            url = f"{emulator.url}/nbia-api/services/v4/getImage?SeriesInstanceUID={uid}&IncludeMD5=Yes"
+            print(
+                f"emulator {emulator.url} (own process); one series of {big['image_count']} files "
+                f"({big['total_size'] / 2**20:.0f} MiB of DICOM), {SMALL_COUNT} series of ~{SMALL_MIB} MiB; "
+                f"{REPEATS} runs of each, interleaved; medians; load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+
+            def out_dir(name: str) -> str:
+                path = work / name
+                shutil.rmtree(path, ignore_errors=True)
+                return str(path)
+
+            big_runs: dict[str, list[dict[str, Any]]] = {"curl": [], "ours": [], "tcia": []}
+            for _ in range(REPEATS):
+                os.makedirs(out_dir("curl"))
+                big_runs["curl"].append(_run_child("curl", {"url": url, "out": f"{work}/curl/big.zip"}, env, emulator))
+                spec = {"conn": conn, "uids": [uid], "out": out_dir("ours"), "layout": "zip", "concurrency": 1}
+                big_runs["ours"].append(_run_child("ours", spec, env, emulator))
+                spec = {
+                    "base": emulator.url,
+                    "uids": [uid],
+                    "out": out_dir("tcia"),
+                    "as_zip": True,
+                    "workers": 1,
+                    "md5": True,
+                }
+                big_runs["tcia"].append(_run_child("tcia", spec, env, emulator))
+                for name in ("curl", "ours", "tcia"):
+                    shutil.rmtree(work / name, ignore_errors=True)
+            workload = int(statistics.median(r["bytes"] for r in big_runs["curl"]))
+            rows1 = [
+                _row("curl -s -o (no checks)", big_runs["curl"], workload),
+                _row("ours: zip, verified (structure, CRC-32, MD5, count), atomic", big_runs["ours"], workload),
+                _row("tcia-utils downloadSeries(as_zip=True, hash='y')", big_runs["tcia"], workload),
+            ]
+            lines = _table(f"(1) one series, {workload / 2**20:.0f} MiB zip, IncludeMD5", rows1, rows1[0])
+
+            small_runs: dict[str, list[dict[str, Any]]] = {"tcia": [], "tcia_md5": [], "ours": []}
+            for _ in range(REPEATS):
+                base = {"base": emulator.url, "uids": small_uids, "as_zip": False, "workers": CONCURRENCY}
+                small_runs["tcia"].append(
+                    _run_child("tcia", {**base, "out": out_dir("tcia"), "md5": False}, env, emulator)
+                )
+                small_runs["tcia_md5"].append(
+                    _run_child("tcia", {**base, "out": out_dir("tcia_md5"), "md5": True}, env, emulator)
+                )
+                spec = {
+                    "conn": conn,
+                    "uids": small_uids,
+                    "out": out_dir("ours"),
+                    "layout": "extract",
+                    "concurrency": ours_concurrency,
+                }
+                small_runs["ours"].append(_run_child("ours", spec, env, emulator))
+                for name in ("tcia", "tcia_md5", "ours"):
+                    shutil.rmtree(work / name, ignore_errors=True)
+            workload = int(statistics.median(r["bytes"] for r in small_runs["ours"]))
+            rows2 = [
+                _row(f"tcia-utils downloadSeries(max_workers={CONCURRENCY}), extract", small_runs["tcia"], workload),
+                _row(
+                    f"tcia-utils downloadSeries(max_workers={CONCURRENCY}, hash='y'), extract",
+                    small_runs["tcia_md5"],
+                    workload,
+                ),
+                _row(f"ours: extract, verified, max_concurrency={ours_concurrency}", small_runs["ours"], workload),
+            ]
+            lines += [
+                "",
+                *_table(
+                    f"(2) {SMALL_COUNT} series of ~{SMALL_MIB:g} MiB ({workload / 2**20:.0f} MiB of zips)",
+                    rows2,
+                    rows2[0],
+                ),
+            ]
+            ours1, ours2 = rows1[1], rows2[2]
+            peak = max(ours1["peak_mib"], ours2["peak_mib"])
+            lines += [
+                "",
+                f"targets: (1) ours / curl = {rows1[0]['seconds'] / ours1['seconds']:.2f} (>= 0.90); "
+                f"peak RSS of ours = {peak:.0f} MiB (<= 150); "
+                f"(2) ours / tcia-utils = {rows2[0]['seconds'] / ours2['seconds']:.2f} (>= 1.00)",
+            ]
+            print("\n".join(lines), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child_main(sys.argv[2:])
+    else:
+        main()
