@@ -2,7 +2,8 @@
 
 A daily DAG. ``wait_for_new_studies`` (:class:`~airflow_provider_tcia.sensors.tcia.TciaNewStudiesSensor`,
 ``deferrable=True``) waits in the triggerer — no worker slot held — for studies added to ``params.collection``
-after the run's data interval started (or after ``params.since``). Then ``list_series`` asks getSeries for
+on or after ``params.since``, by default on or after the day before the run (Airflow 3's cron timetable gives
+scheduled runs an empty data interval; the one-day overlap means no day is left out). Then ``list_series`` asks getSeries for
 each new study (mapped per study), ``download`` fetches each series in its own mapped task to
 ``{output_root}/tcia_flagship/downloads/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>.zip`` (or
 extracted, ``params.layout``; streamed,
@@ -41,7 +42,7 @@ with DAG(
         "since": Param(
             None,
             type=["null", "string"],
-            description="ISO date: studies added after it (default: the data interval's start)",
+            description="ISO date: studies added on or after it (default: the day before the run)",
         ),
         "output_root": Param(DEFAULT_OUTPUT_ROOT, type="string", description="Object storage URL to write under"),
         "layout": Param(DEFAULT_LAYOUT, enum=["zip", "extract"], description="One zip per series, or its files"),
@@ -51,7 +52,7 @@ with DAG(
     new_studies = TciaNewStudiesSensor(
         task_id="wait_for_new_studies",
         collection="{{ params.collection }}",
-        since="{{ params.since }}",  # unset: the data interval start (manual runs: the day before the run)
+        since="{{ params.since }}",  # unset: the data interval's start, or the day before the run if it is empty
         deferrable=True,
         poke_interval=POLL_INTERVAL,
         timeout=SENSOR_TIMEOUT,

@@ -25,7 +25,7 @@ from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: The default ``since``: the run's data interval start (with a fallback for manual runs, see resolve_since).
+#: The default ``since``: the run's data interval start (with a fallback for empty intervals, see resolve_since).
 DEFAULT_SINCE = "{{ data_interval_start }}"
 #: How a ``since`` that rendered to nothing looks (e.g. ``{{ params.since }}`` with the param unset).
 _UNSET = ("", "None", "none", "null")
@@ -175,20 +175,21 @@ def _error(error_type: str | None, message: str) -> TciaError:
     return cls(message)
 
 
-def resolve_since(value: Any, context: Context, *, automatic: bool = False) -> str:
-    """The ``since`` day as an ISO date.
+def resolve_since(value: Any, context: Context, *, automatic: bool = False) -> dt.date:
+    """The ``since`` day: studies added on or after it count.
 
     ``value`` is the rendered template or a date. With ``automatic`` (the sensor's default ``since``), or
     when ``value`` rendered to nothing, the day comes from the run: the start of its data interval, or — for
-    a run without a real interval (a manual run: Airflow 3 gives it an empty interval at the moment it was
-    triggered, or none) — the day before the run started, so that studies added on the day of the run count.
+    a run without a real interval (a manual run, or a run of Airflow 3's default cron timetable, both of
+    which have an empty interval at the moment they start) — the day before the run started. Successive
+    daily runs then overlap by a day rather than leave one out.
     """
     if automatic or value is None or (isinstance(value, str) and value.strip() in _UNSET):
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
         if isinstance(start, dt.datetime) and isinstance(end, dt.datetime) and start < end:
-            return parse_date(start, param="since").isoformat()
-        return (_run_started(context).date() - timedelta(days=1)).isoformat()
-    return parse_date(value, param="since").isoformat()
+            return parse_date(start, param="since")
+        return _run_started(context).date() - timedelta(days=1)
+    return parse_date(value, param="since")
 
 
 def _run_started(context: Context) -> dt.datetime:
@@ -240,21 +241,23 @@ class _SinceSensor(TciaBaseSensor):
         if not isinstance(self.collection, str) or not self.collection.strip():
             raise TciaBadRequestError(f"collection must be a non-empty string, not {self.collection!r}")
         since = resolve_since(self.since, context, automatic=getattr(self, "_automatic_since", False))
-        return {"collection": self.collection, "date": since}
+        # The API's date means "added after": studies added on or after ``since`` are added after the day before.
+        return {"collection": self.collection, "date": since - timedelta(days=1)}
 
     def query(self, context: Context) -> tuple[str, dict[str, Any]]:
         return self.endpoint_name, self._params(context)
 
 
 class TciaNewStudiesSensor(_SinceSensor):
-    """Wait for studies added to a collection (or to one patient of it) after ``since``
+    """Wait for studies added to a collection (or to one patient of it) on or after ``since``
     (``NewStudiesInPatientCollection``); returns the new study rows.
 
     :param collection: the collection; templated.
     :param since: a day (date, datetime or ISO string); templated, default ``{{ data_interval_start }}``.
-        Studies added *after* that day count. Left at the default, or rendering to nothing, in a run without
-        a real data interval (a manual run): the day before the run started. Sent in the connection's API
-        format (``YYYY-MM-DD`` or NBIA's ``MM-DD-YYYY``).
+        Studies added on or after that day count. Left at the default, or rendering to nothing, in a run
+        without a real data interval (a manual run, or Airflow 3's default cron timetable): the day before
+        the run started. Sent in the connection's API format (``Date=YYYY-MM-DD``, NBIA ``fromDate=MM-DD-YYYY``)
+        with the API's "added after" meaning, i.e. as the day before ``since``.
     :param patient_id: only this patient's studies; templated.
     """
 
@@ -273,7 +276,7 @@ class TciaNewStudiesSensor(_SinceSensor):
 
 
 class TciaNewPatientsSensor(_SinceSensor):
-    """Wait for patients added to a collection after ``since`` (``NewPatientsInCollection``); returns the
+    """Wait for patients added to a collection on or after ``since`` (``NewPatientsInCollection``); returns the
     new patient rows.
 
     :param collection: the collection; templated.

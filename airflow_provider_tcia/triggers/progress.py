@@ -1,12 +1,12 @@
 """What the new-studies watcher has already announced, kept small and saved across triggerer restarts.
 
 TCIA answers "studies added after DATE" at the granularity of a day, so a watcher cannot ask only for what
-is new since its last poll. It asks from a ``since`` day and drops the studies it has already announced.
-To keep both the answers and this memory small it moves ``since`` forward as days pass: to
-``today - SINCE_LAG_DAYS`` (a margin for the server's clock and time zone), and forgets studies first
-seen long enough before the new ``since`` that TCIA cannot return them any more.
+is new since its last poll. It asks for what was added after an ``after`` day and drops the studies it has
+already announced. To keep both the answers and this memory small it moves ``after`` forward as days pass:
+to ``today - AFTER_LAG_DAYS`` (a margin for the server's clock and time zone), and forgets studies first
+seen long enough before the new ``after`` that TCIA cannot return them any more.
 
-The state is a small JSON document: ``{"since": "YYYY-MM-DD", "seen": {StudyInstanceUID: "YYYY-MM-DD"}}``
+The state is a small JSON document: ``{"after": "YYYY-MM-DD", "seen": {StudyInstanceUID: "YYYY-MM-DD"}}``
 (the day each study was first announced).
 """
 
@@ -17,9 +17,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-#: How many days behind today ``since`` trails once it moves forward.
-SINCE_LAG_DAYS = 2
-#: How many days before ``since`` a study must have been first seen before it is forgotten.
+#: How many days behind today ``after`` trails once it moves forward.
+AFTER_LAG_DAYS = 2
+#: How many days before ``after`` a study must have been first seen before it is forgotten.
 FORGET_MARGIN_DAYS = 2
 
 
@@ -33,28 +33,28 @@ def study_key(row: dict[str, Any]) -> str:
 
 @dataclass
 class Progress:
-    """The watcher's ``since`` day and the studies it has announced."""
+    """The day the watcher asks from (studies added *after* it) and the studies it has announced."""
 
-    since: dt.date
+    after: dt.date
     seen: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, document: Any, default_since: dt.date, *, floor: dt.date | None = None) -> Progress:
-        """From a saved document; a missing or unreadable one starts from ``default_since``.
+    def load(cls, document: Any, default_after: dt.date, *, floor: dt.date | None = None) -> Progress:
+        """From a saved document; a missing or unreadable one starts from ``default_after``.
 
         :param floor: a configured start that saved progress never goes back before.
         """
         if not isinstance(document, dict):
-            return cls(default_since)
+            return cls(default_after)
         try:
-            since = dt.date.fromisoformat(str(document["since"]))
+            after = dt.date.fromisoformat(str(document["after"]))
             seen = {str(k): str(v) for k, v in dict(document.get("seen") or {}).items()}
         except (KeyError, TypeError, ValueError):
-            return cls(default_since)
-        return cls(max(since, floor) if floor else since, seen)
+            return cls(default_after)
+        return cls(max(after, floor) if floor else after, seen)
 
     def dump(self) -> dict[str, Any]:
-        return {"since": self.since.isoformat(), "seen": dict(self.seen)}
+        return {"after": self.after.isoformat(), "seen": dict(self.seen)}
 
     def unseen(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows not announced yet, in order, each study once."""
@@ -71,17 +71,17 @@ class Progress:
             self.seen.setdefault(study_key(row), today.isoformat())
 
     def advance(self, today: dt.date) -> bool:
-        """Move ``since`` up to ``today - SINCE_LAG_DAYS`` and forget what TCIA can no longer return.
+        """Move ``after`` up to ``today - AFTER_LAG_DAYS`` and forget what TCIA can no longer return.
 
         Call it only after a poll whose rows were all announced (or already seen). Returns whether
         anything changed.
         """
         changed = False
-        target = today - dt.timedelta(days=SINCE_LAG_DAYS)
-        if target > self.since:
-            self.since = target
+        target = today - dt.timedelta(days=AFTER_LAG_DAYS)
+        if target > self.after:
+            self.after = target
             changed = True
-        horizon = (self.since - dt.timedelta(days=FORGET_MARGIN_DAYS)).isoformat()
+        horizon = (self.after - dt.timedelta(days=FORGET_MARGIN_DAYS)).isoformat()
         stale = [key for key, first_seen in self.seen.items() if first_seen < horizon]
         for key in stale:
             del self.seen[key]

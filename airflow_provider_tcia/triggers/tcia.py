@@ -39,6 +39,11 @@ def _positive(name: str, value: float) -> float:
     return float(value)
 
 
+def _since(progress: Progress) -> str:
+    """The first day the watcher's query covers (it asks for studies added *after* ``progress.after``)."""
+    return (progress.after + dt.timedelta(days=1)).isoformat()
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -165,23 +170,24 @@ class TciaNewStudiesEventTrigger(BaseEventTrigger):
         {"collection": "TCGA-BRCA", "patient_id": None, "since": "2024-05-01",
          "studies": [{"StudyInstanceUID": ..., "PatientID": ..., ...}, ...], "count": 2}
 
-    At most ``max_rows_per_event`` studies go in one event; more make several events, none dropped.
+    (``since``: the first day its query covered). At most ``max_rows_per_event`` studies go in one event; more
+    make several events, none dropped.
 
     It never ends by itself (a watcher that returned would be restarted by the triggerer at once): failures,
     even a refused key, are logged in the triggerer's log and the watcher polls again after
     ``poll_interval`` — fix the connection and it resumes. Arguments are checked when the DAG is parsed.
 
     **Restarts.** Where the triggerer provides the watched asset's state store (Airflow 3.3+, one asset per
-    watcher), the watcher saves its progress there: the ``since`` day it has reached and the studies it
+    watcher), the watcher saves its progress there: the day it has reached and the studies it
     announced recently. A restarted watcher resumes from it, so no study is lost and none is announced
     twice — except those found in the last poll interval before a crash, which may be announced again
     (harmless: downloads are idempotent). Without a state store it keeps progress in memory and, after a
     restart, polls again from ``since`` and announces those studies again. See docs/sensors.md.
 
     :param collection: the collection to watch.
-    :param since: announce studies added after this day (ISO date). ``None``: from the day before the
-        watcher first started (studies added that day on), remembered in the state store. Keep it fixed in
-        the DAG file: the trigger's identity is its arguments.
+    :param since: announce studies added on or after this day (ISO date). ``None``: from the day the watcher
+        first started, remembered in the state store. Keep it fixed in the DAG file: the trigger's identity
+        is its arguments.
     :param patient_id: watch only this patient's new studies.
     :param tcia_conn_id: the ``tcia`` connection.
     :param poll_interval: seconds between polls (> 0).
@@ -238,13 +244,15 @@ class TciaNewStudiesEventTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = _make_hook(self.tcia_conn_id)
         today = _utcnow().date()
-        configured = dt.date.fromisoformat(self.since) if self.since else None
+        # TCIA selects "added after DATE": studies added on or after ``since`` are those added after the day
+        # before it.
+        configured = dt.date.fromisoformat(self.since) - dt.timedelta(days=1) if self.since else None
         start = configured or today - dt.timedelta(days=1)
         progress = Progress.load(await self._load(), start, floor=configured)
         await self._save(progress)
         endpoint = get_endpoint(NEW_STUDIES_ENDPOINT)
         while True:
-            params = {"collection": self.collection, "date": progress.since.isoformat()}
+            params = {"collection": self.collection, "date": progress.after.isoformat()}
             if self.patient_id:
                 params["patient_id"] = self.patient_id
             poll = await apoll_once(hook, endpoint.name, params, min_rows=1)
@@ -253,9 +261,9 @@ class TciaNewStudiesEventTrigger(BaseEventTrigger):
                 new = progress.unseen(poll.rows)
                 if new:
                     self.log.info(
-                        "%s: %d new stud%s (of %d added after %s)",
+                        "%s: %d new stud%s (of %d added since %s)",
                         self.collection, len(new), "y" if len(new) == 1 else "ies", len(poll.rows),
-                        progress.since,
+                        _since(progress),
                     )  # fmt: skip
                     for start_at in range(0, len(new), self.max_rows_per_event):
                         chunk = new[start_at : start_at + self.max_rows_per_event]
@@ -263,7 +271,7 @@ class TciaNewStudiesEventTrigger(BaseEventTrigger):
                     progress.mark_seen(new, _utcnow().date())
                     announced = True
                 else:
-                    self.log.info("%s: no new study after %s", self.collection, progress.since)
+                    self.log.info("%s: no new study added since %s", self.collection, _since(progress))
             else:
                 self._log_failure(poll)
             # Progress is saved one interval after an event was yielded: by then the triggerer has handed
@@ -277,7 +285,7 @@ class TciaNewStudiesEventTrigger(BaseEventTrigger):
         return {
             "collection": self.collection,
             "patient_id": self.patient_id,
-            "since": progress.since.isoformat(),
+            "since": _since(progress),
             "studies": rows,
             "count": len(rows),
         }
@@ -305,7 +313,7 @@ class TciaNewStudiesEventTrigger(BaseEventTrigger):
         except ValueError as err:  # several watched assets share this trigger: no single accessor
             self._no_store(f"the asset state store is not usable here ({err})")
         except Exception as err:
-            self.log.warning("could not read saved progress (%s: %s); starting from since", type(err).__name__, err)
+            self.log.warning("could not read saved progress (%s: %s); starting afresh", type(err).__name__, err)
         return self._memory
 
     async def _save(self, progress: Progress) -> None:

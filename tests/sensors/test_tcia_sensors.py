@@ -64,7 +64,8 @@ def test_new_studies_sensor_asks_with_the_api_date_format(requests_mock):
     requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=studies("1"))
     rows = new_studies_sensor(patient_id="P1", since="2024-05-01T00:00:00+00:00").execute(context())
     assert rows == studies("1")
-    assert sent(requests_mock) == {"Collection": "C", "Date": "2024-05-01", "PatientID": "P1", "format": "json"}
+    # Studies added on or after May 1 are, in the API's words, added after April 30.
+    assert sent(requests_mock) == {"Collection": "C", "Date": "2024-04-30", "PatientID": "P1", "format": "json"}
     assert KEY not in requests_mock.last_request.url  # the key travels in a header
 
 
@@ -72,7 +73,7 @@ def test_new_patients_sensor_asks_new_patients_in_collection(requests_mock):
     requests_mock.get(f"{LEGACY}/NewPatientsInCollection", json=[{"PatientID": "P9", "Collection": "C"}])
     sensor = TciaNewPatientsSensor(task_id="p", collection="C", since=dt.date(2024, 4, 30), poke_interval=1)
     assert sensor.execute(context()) == [{"PatientID": "P9", "Collection": "C"}]
-    assert sent(requests_mock)["Date"] == "2024-04-30"
+    assert sent(requests_mock)["Date"] == "2024-04-29"
 
 
 def test_query_sensor_waits_for_a_row_count(requests_mock, no_sleep):
@@ -116,10 +117,10 @@ MANUAL = {"data_interval_start": RUN_AFTER, "data_interval_end": RUN_AFTER}
     ],
 )
 def test_resolve_since(since, extra, expected):
-    assert resolve_since(since, context(**extra)) == expected
+    assert resolve_since(since, context(**extra)).isoformat() == expected
 
 
-@pytest.mark.parametrize(("extra", "expected"), [(DAILY, "2024-05-07"), (MANUAL, "2024-05-09"), ({}, "2024-05-09")])
+@pytest.mark.parametrize(("extra", "expected"), [(DAILY, "2024-05-06"), (MANUAL, "2024-05-08"), ({}, "2024-05-08")])
 def test_default_since_follows_the_run(requests_mock, extra, expected):
     requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=studies("1"))
     sensor = TciaNewStudiesSensor(task_id="s", collection="C", poke_interval=1)
@@ -132,7 +133,7 @@ def test_default_since_follows_the_run(requests_mock, extra, expected):
 def test_an_explicit_since_is_used_as_given_even_in_a_manual_run(requests_mock):
     requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=studies("1"))
     new_studies_sensor(since=str(RUN_AFTER)).execute(context(**MANUAL))
-    assert sent(requests_mock)["Date"] == "2024-05-10"
+    assert sent(requests_mock)["Date"] == "2024-05-09"
 
 
 def test_since_is_templated_and_defaults_to_the_data_interval_start():
@@ -217,7 +218,7 @@ def test_deferrable_defers_with_the_sensor_timeout(requests_mock):
     assert isinstance(trigger, TciaQueryTrigger)
     _, kwargs = trigger.serialize()
     assert kwargs["endpoint"] == "NewStudiesInPatientCollection"
-    assert kwargs["query_params"] == {"collection": "C", "date": "2024-05-01", "patient_id": "P1"}
+    assert kwargs["query_params"] == {"collection": "C", "date": "2024-04-30", "patient_id": "P1"}
     assert (kwargs["poke_interval"], kwargs["min_rows"], kwargs["max_rows"]) == (5.0, 2, 7)
     timeout_at = dt.datetime.fromisoformat(kwargs["timeout_at"])
     assert before + dt.timedelta(seconds=119) < timeout_at < dt.datetime.now(dt.UTC) + dt.timedelta(seconds=121)
@@ -278,5 +279,5 @@ def test_since_is_sent_in_nbia_format_with_the_same_meaning(requests_mock, monke
     monkeypatch.setenv("AIRFLOW_CONN_TCIA_DEFAULT", json.dumps(conn))
     requests_mock.get(f"{ROOT}/nbia-api/services/v4/NewStudiesInPatientCollection", json=studies("1"))
     assert new_studies_sensor(since="2024-05-01").execute(context()) == studies("1")
-    # NBIA v4 selects on or after fromDate: "added after May 1" is fromDate=05-02-2024.
-    assert sent(requests_mock) == {"Collection": "C", "fromDate": "05-02-2024", "format": "json"}
+    # NBIA v4 selects on or after fromDate: since May 1 is fromDate=05-01-2024.
+    assert sent(requests_mock) == {"Collection": "C", "fromDate": "05-01-2024", "format": "json"}

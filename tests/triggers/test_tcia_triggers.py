@@ -239,9 +239,10 @@ async def test_watcher_announces_each_study_once(monkeypatch, sleeps):
         "studies": studies("1", "2"),
         "count": 2,
     }
+    # since is inclusive; the API's date means "added after": the day before.
     assert hook.calls[0] == (
         "NewStudiesInPatientCollection",
-        {"collection": "C", "date": "2024-05-01", "patient_id": "P1"},
+        {"collection": "C", "date": "2024-04-30", "patient_id": "P1"},
     )
     assert sleeps == [30.0] * 4  # one after every poll, whatever its outcome
 
@@ -280,7 +281,7 @@ async def test_watcher_resumes_from_saved_progress_after_a_restart(monkeypatch, 
     second.asset_state_store = store
     events = await collect(second)
     assert [e.payload["studies"] for e in events] == [studies("2")]
-    assert hook.calls[0][1]["date"] == saved["since"]
+    assert hook.calls[0][1]["date"] == saved["after"]
 
 
 @pytest.mark.asyncio
@@ -292,18 +293,18 @@ async def test_watcher_without_a_state_store_announces_again_after_a_restart(mon
 
 
 @pytest.mark.asyncio
-async def test_watcher_without_since_starts_the_day_before_it_first_ran_and_remembers_it(monkeypatch, sleeps):
+async def test_watcher_without_since_starts_the_day_it_first_ran_and_remembers_it(monkeypatch, sleeps):
     store = FakeStateStore()
     hook = use_hook(monkeypatch, FakeHook([]))
     trigger = watcher(since=None)
     trigger.asset_state_store = store
     await collect(trigger)
     yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
-    assert hook.calls[0][1]["date"] == yesterday
-    assert store.data[trigger.state_key]["since"] == yesterday
+    assert hook.calls[0][1]["date"] == yesterday  # added after yesterday: today on
+    assert store.data[trigger.state_key]["after"] == yesterday
 
     # After a restart days later, the saved day is kept (the default would have moved on).
-    store.data[trigger.state_key]["since"] = "2024-01-01"
+    store.data[trigger.state_key]["after"] = "2024-01-01"
     hook = use_hook(monkeypatch, FakeHook([]))
     restarted = watcher(since=None)
     restarted.asset_state_store = store
