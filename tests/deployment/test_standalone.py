@@ -1,0 +1,274 @@
+"""A real Airflow runs the flagship pipeline: scheduler, dag-processor, triggerer and api-server as separate
+processes (LocalExecutor on SQLite, as ``airflow standalone`` runs them) with the example DAGs.
+
+The flagship DAGs are unpaused with the CLI; the scheduled ingest DAG's sensor defers to the triggerer and
+the event-driven DAG's AssetWatcher starts polling there; a study is then published to an emulator that
+requires an API key. The test waits (bounded) until the processing DAG has succeeded on what *both* ingest
+paths delivered — proving that the deferrable sensor and the AssetWatcher work in the triggerer process —
+checks the index it wrote, and then that the API key appears in no log: no task log, no trigger log, no
+component's output.
+
+Every process is started in its own session and stopped (SIGTERM, then SIGKILL) whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.deployment, pytest.mark.timeout(900)]
+
+KEY = "deploy-" + secrets.token_hex(12)
+COLLECTION = "TCGA-BRCA"
+FLAGSHIP = ("tcia_flagship_ingest", "tcia_flagship_event_ingest", "tcia_flagship_process")
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float, deployment: Deployment, interval: float = 2.0):
+    """Poll ``check`` until it returns something truthy; fail with the components' recent output if not."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        deployment.assert_running()
+        try:
+            result = check()
+        except (OSError, ValueError, KeyError) as err:  # the api-server not up yet, a run not created yet …
+            last_error, result = err, None
+        if result:
+            return result
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})\n{deployment.tails()}")
+
+
+@dataclass
+class Deployment:
+    home: Path
+    data: Path
+    port: int
+    env: dict[str, str]
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    # --- processes -----------------------------------------------------------------------------------
+    def output(self, name: str) -> Path:
+        return self.home / f"{name}.out"
+
+    def start(self, name: str) -> None:
+        with self.output(name).open("wb") as out:
+            self.processes[name] = subprocess.Popen(
+                [AIRFLOW, *name.split()],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.home,
+                start_new_session=True,  # its own process group: its workers are stopped with it
+            )
+
+    def assert_running(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                pytest.fail(f"airflow {name} exited with {process.returncode}\n{self.tails()}")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait(10)
+
+    def tails(self, lines: int = 25) -> str:
+        out = []
+        for name in self.processes:
+            text = self.output(name).read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- airflow {name} (last {len(text)} lines) ---\n" + "\n".join(text))
+        return "\n".join(out)
+
+    # --- the CLI and the REST API --------------------------------------------------------------------
+    def cli(self, *args: str) -> str:
+        done = subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=20) as response:
+            return json.loads(response.read())
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=50")["dag_runs"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        quoted = urllib.request.quote(run_id, safe="")
+        return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances?limit=100")["task_instances"]
+
+    def upstream_events(self, dag_id: str, run_id: str) -> list[dict]:
+        quoted = urllib.request.quote(run_id, safe="")
+        return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/upstreamAssetEvents")["asset_events"]
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)  # the group this test started (start_new_session): pgid == pid
+
+
+@pytest.fixture
+def deployment(tmp_path, tcia_emulator_factory) -> Iterator[Deployment]:
+    from cryptography.fernet import Fernet
+
+    emulator = tcia_emulator_factory(api_key=KEY)
+    home, data = tmp_path / "airflow-home", tmp_path / "data"
+    home.mkdir()
+    data.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "TCIA_"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW_CONN_TCIA_DEFAULT": emulator.connection_json(api="legacy", api_key=KEY, retry_backoff=0.2),
+            "TCIA_EXAMPLE_OUTPUT": f"file://{data}",
+            "TCIA_FLAGSHIP_COLLECTION": COLLECTION,
+            "TCIA_FLAGSHIP_POLL_INTERVAL": "3",
+            "TCIA_FLAGSHIP_SENSOR_TIMEOUT": "900",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    deployment = Deployment(home, data, port, env)
+    deployment.emulator = emulator  # type: ignore[attr-defined]
+    deployment.cli("db", "migrate")
+    try:
+        for name in COMPONENTS:
+            deployment.start(name)
+        yield deployment
+    finally:
+        deployment.stop()
+
+
+def succeeded(runs: list[dict]) -> list[dict]:
+    return [r for r in runs if r["state"] == "success"]
+
+
+def test_flagship_pipeline_in_a_real_deployment(deployment):
+    d = deployment
+    emulator = d.emulator  # type: ignore[attr-defined]
+
+    # Up: the api-server answers and the dag-processor has serialised the flagship DAGs, without errors.
+    wait_for("the api-server", lambda: d.get("/api/v2/monitor/health"), 180, d)
+    wait_for(
+        "the flagship DAGs to be parsed",
+        lambda: (
+            {dag["dag_id"] for dag in d.get("/api/v2/dags?dag_id_pattern=tcia_flagship&limit=50")["dags"]}
+            >= set(FLAGSHIP)
+        ),
+        180,
+        d,
+    )
+    errors = d.get("/api/v2/importErrors?limit=100")["import_errors"]
+    assert not [e for e in errors if "tcia_flagship" in e["filename"]], errors
+
+    d.cli("dags", "unpause", "--treat-dag-id-as-regex", "-y", "^tcia_flagship_")
+
+    # The scheduled run's sensor waits in the triggerer, and the asset watcher polls there too.
+    def sensor_deferred() -> bool:
+        runs = d.runs("tcia_flagship_ingest")
+        tis = d.task_instances("tcia_flagship_ingest", runs[0]["dag_run_id"]) if runs else []
+        return any(t["task_id"] == "wait_for_new_studies" and t["state"] == "deferred" for t in tis)
+
+    wait_for("the ingest DAG's sensor to defer", sensor_deferred, 240, d)
+    wait_for(
+        "the asset watcher to poll in the triggerer",
+        lambda: "no new study added since" in d.output("triggerer").read_text(errors="replace"),
+        240,
+        d,
+    )
+    published = emulator.publish(COLLECTION, series_count=2, image_count=4)
+
+    # The processing DAG must succeed on what both paths delivered: the sensor's run and the watcher's run.
+    def processed_both() -> set[str] | None:
+        sources: set[str] = set()
+        for run in succeeded(d.runs("tcia_flagship_process")):
+            sources |= {e["source_dag_id"] for e in d.upstream_events("tcia_flagship_process", run["dag_run_id"])}
+        failed = [r for name in FLAGSHIP for r in d.runs(name) if r["state"] == "failed"]
+        assert not failed, f"failed runs: {failed}\n{d.tails()}"
+        return sources if {"tcia_flagship_ingest", "tcia_flagship_event_ingest"} <= sources else None
+
+    wait_for("tcia_flagship_process to succeed after both ingest DAGs", processed_both, 420, d, interval=5)
+
+    [ingest] = succeeded(d.runs("tcia_flagship_ingest"))
+    assert ingest["run_type"] == "scheduled"
+    event_runs = succeeded(d.runs("tcia_flagship_event_ingest"))
+    assert event_runs and all(r["run_type"] == "asset_triggered" for r in event_runs)
+
+    # The sensor really waited in the triggerer (its trigger's log, kept with the task's logs, shows it
+    # polling and finding the study), and the watcher really fired from there.
+    [trigger_log] = (d.home / "logs").glob(
+        "dag_id=tcia_flagship_ingest/run_id=*/task_id=wait_for_new_studies/attempt=1.log.trigger.*.log"
+    )
+    trigger_text = trigger_log.read_text(errors="replace")
+    assert "0 of 1 row(s) so far; polling again" in trigger_text
+    assert "NewStudiesInPatientCollection: 1 row(s) after" in trigger_text
+    assert "1 new study (of 1 added since" in d.output("triggerer").read_text(errors="replace")
+
+    # What the processing DAG wrote: an index listing the published study's series, and a contact sheet.
+    indexes = sorted(d.data.glob("tcia_flagship/processed/*/index.csv"))
+    assert indexes
+    indexed = {row["SeriesInstanceUID"] for path in indexes for row in csv.DictReader(path.open())}
+    assert set(published["series_instance_uids"]) <= indexed
+    assert sorted(d.data.glob("tcia_flagship/processed/*/contact_sheet.png"))
+    downloads = sorted(d.data.glob(f"tcia_flagship/downloads/{published['patient_id']}/*/*.zip"))
+    assert len(downloads) == 2  # the watcher's run found them there already: downloads are idempotent
+
+    # The key was used (the emulator refuses requests without it) but is in no log at all.
+    assert any(r["status"] == 200 and r["endpoint"] == "getImage" for r in emulator.requests())
+    logs = [p for p in (d.home / "logs").rglob("*") if p.is_file()]
+    task_logs = [p for p in logs if "task_id=" in str(p)]
+    assert any("task_id=wait_for_new_studies" in str(p) for p in task_logs)
+    assert any("task_id=download" in str(p) for p in task_logs)
+    outputs = [d.output(name) for name in COMPONENTS]
+    leaked = [str(p) for p in [*logs, *outputs] if KEY in p.read_text(errors="replace")]
+    assert not leaked, f"the API key appears in: {leaked}"
