@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: Statuses worth another try: rate limiting and server-side failures.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -40,3 +46,33 @@ class RetryPolicy:
                 pass  # an HTTP-date: fall back to our own backoff
         ceiling = min(self.backoff * (2**attempt), self.max_delay)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def retry_call(
+    policy: RetryPolicy,
+    attempt: Callable[[], T],
+    *,
+    retry_on: tuple[type[BaseException], ...],
+    what: str,
+    log: logging.Logger | Any,
+    sleep: Callable[[float], object] | None = None,
+) -> T:
+    """Run ``attempt``; when it raises one of ``retry_on``, sleep per ``policy`` and run it again — at most
+    ``policy.max_retries`` more times, then the last error propagates.
+
+    For work that must start over as a whole (a body that broke off while being consumed, a download whose
+    payload failed verification); status-level retries of a single request live in the hook.
+
+    :param what: what is started over, for the log line (``"reading getSeries"``).
+    """
+    tries = 0
+    while True:
+        try:
+            return attempt()
+        except retry_on as err:
+            if not policy.can_retry(tries):
+                raise
+            delay = policy.delay(tries)
+            log.warning("%s; %s again in %.1f s (%d/%d)", err, what, delay, tries + 1, policy.max_retries)
+            (sleep or time.sleep)(delay)
+            tries += 1

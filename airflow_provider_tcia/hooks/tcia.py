@@ -22,6 +22,7 @@ from airflow_provider_tcia.api.formats import columns_of, iter_rendered
 from airflow_provider_tcia.api.generations import ApiRequest
 from airflow_provider_tcia.api.jsonstream import iter_json_array
 from airflow_provider_tcia.api.redact import register_secret
+from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.exceptions import TciaBadRequestError
 from airflow_provider_tcia.hooks.config import TciaConfig
 from airflow_provider_tcia.hooks.transport import (
@@ -245,18 +246,9 @@ class TciaHook(BaseHook):
 
     def _with_body_retries(self, consume):
         """Run ``consume`` (which reads a whole body), starting over if the body was cut off."""
-        policy = self.config.retry
-        attempt = 0
-        while True:
-            try:
-                return consume()
-            except TciaIncompleteResponseError as err:
-                if not policy.can_retry(attempt):
-                    raise
-                delay = policy.delay(attempt)
-                self.log.warning("%s; reading it again in %.1f s", err, delay)
-                time.sleep(delay)
-                attempt += 1
+        return retry_call(
+            self.config.retry, consume, retry_on=(TciaIncompleteResponseError,), what="reading it", log=self.log
+        )
 
     # --- downloads ----------------------------------------------------------------------------------
     @contextlib.contextmanager
