@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -23,9 +22,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_tcia.api.dates import parse_date
 from airflow_provider_tcia.api.endpoints import Endpoint, get_endpoint
-from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError
+from airflow_provider_tcia.api.retry import retry_call
+from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError, TciaIncompleteResponseError
 from airflow_provider_tcia.hooks.tcia import TciaHook
-from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
 from airflow_provider_tcia.operators.output import (
     ROW_FORMATS,
     resolve_output_format,
@@ -220,7 +219,9 @@ class TciaQueryOperator(BaseOperator):
 
     def _to_xcom(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any]) -> list[dict[str, Any]] | None:
         if not self.do_xcom_push:
-            rows = self._restarting(hook, "the query", lambda: sum(1 for _ in hook.iter_rows(ep.name, **params)))
+            rows = self._restarting(
+                hook, "reading the answer", lambda: sum(1 for _ in hook.iter_rows(ep.name, **params))
+            )
             self.log.info("%s: %d rows (do_xcom_push=False: not pushed)", ep.name, rows)
             return None
 
@@ -239,7 +240,7 @@ class TciaQueryOperator(BaseOperator):
                 rows.append(row)
             return rows
 
-        rows = self._restarting(hook, "the query", collect)
+        rows = self._restarting(hook, "reading the answer", collect)
         self.log.info("%s: %d rows to XCom", ep.name, len(rows))
         return rows
 
@@ -265,20 +266,7 @@ class TciaQueryOperator(BaseOperator):
 
     def _restarting(self, hook: TciaHook, what: str, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt``; start it over (bounded, with the connection's backoff) if the body broke off."""
-        policy = hook.config.retry
-        tries = 0
-        while True:
-            try:
-                return attempt()
-            except TciaIncompleteResponseError as err:
-                if not policy.can_retry(tries):
-                    raise
-                delay = policy.delay(tries)
-                self.log.warning(
-                    "%s; starting %s over in %.1f s (%d/%d)", err, what, delay, tries + 1, policy.max_retries
-                )
-                time.sleep(delay)
-                tries += 1
+        return retry_call(hook.config.retry, attempt, retry_on=(TciaIncompleteResponseError,), what=what, log=self.log)
 
 
 def _primed(items: Iterator[_T]) -> Iterator[_T]:

@@ -14,9 +14,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from requests_mock import ANY
 
 from airflow_provider_tcia.api.endpoints import QUERY_ENDPOINTS
-from airflow_provider_tcia.exceptions import TciaNotFoundError
+from airflow_provider_tcia.exceptions import TciaIncompleteResponseError, TciaNotFoundError
 from airflow_provider_tcia.hooks.tcia import TciaHook
-from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
 from airflow_provider_tcia.operators import (
     QUERY_OPERATORS,
     TciaGetCollectionValuesOperator,
@@ -47,7 +46,7 @@ def legacy_connection(monkeypatch):
 @pytest.fixture
 def slept(monkeypatch):
     calls: list[float] = []
-    monkeypatch.setattr("airflow_provider_tcia.operators.query.time.sleep", calls.append)
+    monkeypatch.setattr("airflow_provider_tcia.api.retry.time.sleep", calls.append)
     monkeypatch.setattr("airflow_provider_tcia.hooks.tcia.time.sleep", calls.append)
     return calls
 
