@@ -141,9 +141,12 @@ class TciaQueryOperator(BaseOperator):
             ep, params = self._checked_query()
             output = self._checked_output()
             hook = TciaHook(self._checked_conn_id())
-            if output is None:
-                return self._to_xcom(hook, ep, params)
-            return self._to_storage(hook, ep, params, *output)
+            try:
+                if output is None:
+                    return self._to_xcom(hook, ep, params)
+                return self._to_storage(hook, ep, params, *output)
+            finally:
+                hook.close()
         except (TciaBadRequestError, TciaResultTooLargeError) as err:
             # The same input fails the same way every time: fail now rather than retry.
             raise AirflowFailException(f"{type(err).__name__}: {err}") from err
