@@ -17,19 +17,10 @@ from typing import IO, Any
 from xml.etree.ElementTree import ParseError, XMLPullParser
 
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaCorruptPayloadError
+from airflow_provider_tcia.utils.storage import SUFFIX_FORMATS
 
 #: What ``output_format`` may be.
 OUTPUT_FORMATS = ("json", "jsonl", "csv", "xml", "html")
-#: Path suffixes that name a format, for inferring ``output_format`` and catching a mismatch.
-SUFFIX_FORMATS = {
-    ".json": "json",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".csv": "csv",
-    ".xml": "xml",
-    ".html": "html",
-    ".htm": "html",
-}
 #: Formats written from parsed rows; the others are the API's own text.
 ROW_FORMATS = ("json", "jsonl")
 

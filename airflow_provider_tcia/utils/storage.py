@@ -16,6 +16,16 @@ from typing import IO
 from airflow.sdk import ObjectStoragePath
 
 PARTIAL_MARK = ".partial-"
+#: Path suffixes that name a data format (the query operators write these; the download operator reads them).
+SUFFIX_FORMATS = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".xml": "xml",
+    ".html": "html",
+    ".htm": "html",
+}
 
 
 def as_path(value: str | ObjectStoragePath) -> ObjectStoragePath:
