@@ -94,3 +94,28 @@ def s3_bucket(s3_server, request):
     )
     client.create_bucket(Bucket=name)
     yield f"s3://{S3_CONN_ID}@{name}"
+
+
+@pytest.fixture
+def use_emulator(monkeypatch):
+    """``use(emulator, api, **extras)`` points ``tcia_default`` at an emulator (quick retries) and returns a
+    TciaHook on it, its configuration already read."""
+    from airflow_provider_tcia.hooks.tcia import TciaHook
+
+    def use(emulator, api: str = "legacy", **extras) -> TciaHook:
+        extras = {"retry_backoff": 0.01, **extras}
+        monkeypatch.setenv("AIRFLOW_CONN_TCIA_DEFAULT", emulator.connection_json(api=api, **extras))
+        hook = TciaHook()
+        assert hook.config.generation.name == api  # read now: a later use() changes the variable
+        return hook
+
+    return use
+
+
+@pytest.fixture
+def run_operator(monkeypatch):
+    """Run an operator's ``execute()`` outside a DAG run (the emulator is still reached over HTTP)."""
+    from airflow.sdk.bases.operator import ExecutorSafeguard
+
+    monkeypatch.setattr(ExecutorSafeguard, "test_mode", True)
+    return lambda op, context=None: op.execute(context=context or {})

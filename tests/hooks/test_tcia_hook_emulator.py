@@ -16,7 +16,6 @@ from airflow_provider_tcia.exceptions import (
     TciaCorruptPayloadError,
     TciaServerError,
 )
-from airflow_provider_tcia.hooks.tcia import TciaHook
 
 KEY = "emulator-key-7f3a9c"
 GBM_SERIES = "1.3.6.1.4.1.14519.5.2.1.7695.4001.306204232344341694648035234440"
@@ -25,21 +24,11 @@ GBM_SOP = "1.3.6.1.4.1.14519.5.2.1.7695.4001.254637948180506182312529390348"
 APIS = [("legacy", "v2"), ("legacy", "v4"), ("nbia", "v4"), ("nbia", "v1")]
 
 
-def connect(monkeypatch, emulator, api: str, version: str | None = None, **extras) -> TciaHook:
-    extras = {"retry_backoff": 0.01, **extras}
-    if version:
-        extras["api_version"] = version
-    monkeypatch.setenv("AIRFLOW_CONN_TCIA_DEFAULT", emulator.connection_json(api=api, **extras))
-    hook = TciaHook()
-    assert hook.config.generation.name == api  # read now: the next connect() changes the variable
-    return hook
-
-
 @pytest.fixture(params=APIS, ids=[f"{a}-{v}" for a, v in APIS])
-def hook(request, monkeypatch, tcia_emulator_session):
+def hook(request, use_emulator, tcia_emulator_session):
     tcia_emulator_session.reset()
     api, version = request.param
-    return connect(monkeypatch, tcia_emulator_session, api, version)
+    return use_emulator(tcia_emulator_session, api, api_version=version)
 
 
 def test_catalogue_values(hook):
@@ -134,12 +123,12 @@ def test_aquery_matches_query(hook):
 
 
 # --- the same DAG against either API ------------------------------------------------------------------
-def test_both_apis_agree_on_new_studies(monkeypatch, tcia_emulator_session):
+def test_both_apis_agree_on_new_studies(use_emulator, tcia_emulator_session):
     """`date` means "added after" everywhere, whichever format and inclusivity each API has."""
     tcia_emulator_session.reset()
     found = {}
     for api, version in APIS:
-        hook = connect(monkeypatch, tcia_emulator_session, api, version)
+        hook = use_emulator(tcia_emulator_session, api, api_version=version)
         for date in ("2011-02-01", "2014-09-10", "2019-07-21"):
             rows = hook.new_studies_in_patient_collection("TCGA-GBM", date)
             found.setdefault(date, []).append(sorted(r["StudyInstanceUID"] for r in rows))
@@ -151,8 +140,8 @@ def test_both_apis_agree_on_new_studies(monkeypatch, tcia_emulator_session):
     assert len(found["2011-02-01"][0]) > len(found["2019-07-21"][0])  # ...and more after an earlier one
 
 
-def test_publishing_shows_up_as_new(monkeypatch, tcia_emulator):
-    hook = connect(monkeypatch, tcia_emulator, "nbia")
+def test_publishing_shows_up_as_new(use_emulator, tcia_emulator):
+    hook = use_emulator(tcia_emulator, "nbia")
     assert hook.new_studies_in_patient_collection("TCGA-GBM", "2025-01-01") == []
     published = tcia_emulator.publish("TCGA-GBM", released="2026-11-01", series_count=2)
     rows = hook.new_studies_in_patient_collection("TCGA-GBM", "2025-01-01")
@@ -176,23 +165,23 @@ def test_publishing_shows_up_as_new(monkeypatch, tcia_emulator):
         ("truncate", {}),
     ],
 )
-def test_transient_faults_are_retried(monkeypatch, tcia_emulator, api, kind, options):
-    hook = connect(monkeypatch, tcia_emulator, api)
+def test_transient_faults_are_retried(use_emulator, tcia_emulator, api, kind, options):
+    hook = use_emulator(tcia_emulator, api)
     expected = hook.get_series(collection="TCGA-GBM")
     tcia_emulator.inject_fault("getSeries", kind, count=2, **options)
     assert hook.get_series(collection="TCGA-GBM") == expected
     assert tcia_emulator.faults() == [] or all(f["remaining"] == 0 for f in tcia_emulator.faults())
 
 
-def test_empty_body_is_retried_on_the_seed_api(monkeypatch, tcia_emulator):
-    hook = connect(monkeypatch, tcia_emulator, "legacy")
+def test_empty_body_is_retried_on_the_seed_api(use_emulator, tcia_emulator):
+    hook = use_emulator(tcia_emulator, "legacy")
     expected = hook.get_patient(collection="TCGA-GBM")
     tcia_emulator.inject_fault("getPatient", "empty_body", count=1)
     assert hook.get_patient(collection="TCGA-GBM") == expected
 
 
-def test_persistent_failure_ends_with_a_clear_error(monkeypatch, tcia_emulator):
-    hook = connect(monkeypatch, tcia_emulator, "legacy", max_retries=2)
+def test_persistent_failure_ends_with_a_clear_error(use_emulator, tcia_emulator):
+    hook = use_emulator(tcia_emulator, "legacy", max_retries=2)
     tcia_emulator.inject_fault("getSeries", "server_error", count=10, status=503)
     with pytest.raises(
         TciaServerError, match=r"getSeries\(Collection='TCGA-GBM'.*failed after 3 tries; last: HTTP 503"
@@ -200,15 +189,15 @@ def test_persistent_failure_ends_with_a_clear_error(monkeypatch, tcia_emulator):
         hook.get_series(collection="TCGA-GBM")
 
 
-def test_html_page_forever_is_a_corrupt_payload(monkeypatch, tcia_emulator):
-    hook = connect(monkeypatch, tcia_emulator, "nbia", max_retries=1)
+def test_html_page_forever_is_a_corrupt_payload(use_emulator, tcia_emulator):
+    hook = use_emulator(tcia_emulator, "nbia", max_retries=1)
     tcia_emulator.inject_fault("getSeries", "html_error", count=10)
     with pytest.raises(TciaCorruptPayloadError, match="expected JSON but the body begins"):
         hook.get_series(collection="TCGA-GBM")
 
 
-def test_download_faults_while_opening_are_retried(monkeypatch, tcia_emulator):
-    hook = connect(monkeypatch, tcia_emulator, "nbia")
+def test_download_faults_while_opening_are_retried(use_emulator, tcia_emulator):
+    hook = use_emulator(tcia_emulator, "nbia")
     tcia_emulator.inject_fault("getImage", "server_error", count=1, status=502)
     tcia_emulator.inject_fault("getImage", "html_error", count=1)
     with hook.stream_image(GBM_SERIES) as stream:
@@ -216,10 +205,10 @@ def test_download_faults_while_opening_are_retried(monkeypatch, tcia_emulator):
     assert zipfile.ZipFile(io.BytesIO(data)).testzip() is None
 
 
-def test_unknown_series_download_is_not_retried(monkeypatch, tcia_emulator):
+def test_unknown_series_download_is_not_retried(use_emulator, tcia_emulator):
     # NBIA answers 400 ("not been granted the access to image with given SeriesInstanceUID") for a series it
     # does not serve: a bad request, raised at once.
-    hook = connect(monkeypatch, tcia_emulator, "nbia")
+    hook = use_emulator(tcia_emulator, "nbia")
     before = len(tcia_emulator.requests())
     expected = r"HTTP 400 .*SeriesInstanceUID,1\.2\.3\.4\.5\.6\.7\.8\.9"
     with pytest.raises(TciaBadRequestError, match=expected), hook.stream_image("1.2.3.4.5.6.7.8.9") as stream:
@@ -227,8 +216,8 @@ def test_unknown_series_download_is_not_retried(monkeypatch, tcia_emulator):
     assert len(tcia_emulator.requests()) == before + 1
 
 
-def test_async_side_retries_too(monkeypatch, tcia_emulator):
-    hook = connect(monkeypatch, tcia_emulator, "nbia")
+def test_async_side_retries_too(use_emulator, tcia_emulator):
+    hook = use_emulator(tcia_emulator, "nbia")
     tcia_emulator.inject_fault("NewStudiesInPatientCollection", "server_error", count=2, status=503)
     rows = asyncio.run(hook.aquery("NewStudiesInPatientCollection", collection="TCGA-GBM", date="2011-01-01"))
     assert rows
@@ -237,11 +226,11 @@ def test_async_side_retries_too(monkeypatch, tcia_emulator):
 # --- the key -----------------------------------------------------------------------------------------
 @pytest.mark.tcia_emulator(api_key=KEY)
 @pytest.mark.parametrize("location", ["header", "query"])
-def test_key_is_sent_and_never_shown(monkeypatch, tcia_emulator, caplog, capsys, location):
+def test_key_is_sent_and_never_shown(use_emulator, tcia_emulator, caplog, capsys, location):
     caplog.set_level(logging.DEBUG)
     for name in ("urllib3.connectionpool", "httpx", "httpcore"):
         caplog.set_level(logging.DEBUG, logger=name)
-    hook = connect(monkeypatch, tcia_emulator, "legacy", key_location=location)
+    hook = use_emulator(tcia_emulator, "legacy", key_location=location)
     assert hook.get_collection_values()
     assert asyncio.run(hook.aquery("getCollectionValues"))
     sync_request, async_request = tcia_emulator.requests()[-2:]
@@ -254,7 +243,7 @@ def test_key_is_sent_and_never_shown(monkeypatch, tcia_emulator, caplog, capsys,
 
     tcia_emulator.inject_fault("getSeries", "server_error", count=10, status=500)
     with pytest.raises(TciaServerError) as info:
-        connect(monkeypatch, tcia_emulator, "legacy", key_location=location, max_retries=1).get_series()
+        use_emulator(tcia_emulator, "legacy", key_location=location, max_retries=1).get_series()
     out, err = capsys.readouterr()
     everything = caplog.text + out + err + str(info.value) + repr(info.value)
     assert "TCIA getCollectionValues: GET" in everything  # the hook did log its requests
@@ -262,16 +251,16 @@ def test_key_is_sent_and_never_shown(monkeypatch, tcia_emulator, caplog, capsys,
 
 
 @pytest.mark.tcia_emulator(api_key=KEY)
-def test_missing_or_wrong_key_is_an_auth_error(monkeypatch, tcia_emulator):
+def test_missing_or_wrong_key_is_an_auth_error(use_emulator, tcia_emulator):
     with pytest.raises(TciaAuthError, match="HTTP 401"):
-        connect(monkeypatch, tcia_emulator, "legacy", api_key="").get_collection_values()
+        use_emulator(tcia_emulator, "legacy", api_key="").get_collection_values()
     before = len(tcia_emulator.requests())
     with pytest.raises(TciaAuthError) as info:
-        connect(monkeypatch, tcia_emulator, "legacy", api_key="wrong-key-123").get_collection_values()
+        use_emulator(tcia_emulator, "legacy", api_key="wrong-key-123").get_collection_values()
     assert len(tcia_emulator.requests()) == before + 1  # not retried
     assert "wrong-key-123" not in str(info.value)
 
 
-def test_test_connection_against_the_emulator(monkeypatch, tcia_emulator):
-    ok, message = connect(monkeypatch, tcia_emulator, "nbia").test_connection()
+def test_test_connection_against_the_emulator(use_emulator, tcia_emulator):
+    ok, message = use_emulator(tcia_emulator, "nbia").test_connection()
     assert ok and tcia_emulator.url in message and "collections" in message

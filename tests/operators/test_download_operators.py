@@ -15,15 +15,14 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.bases.operator import ExecutorSafeguard
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, TciaServerError
-from airflow_provider_tcia.hooks.tcia import TciaHook
 from airflow_provider_tcia.operators.download import TciaDownloadImageOperator, TciaDownloadSeriesOperator
 from airflow_provider_tcia.utils.download import TciaDownloadError
 from airflow_provider_tcia.utils.storage import PARTIAL_MARK
 from tests.conftest import ROOT
+from tests.dags import files_under
 
 pytestmark = pytest.mark.integration
 
@@ -33,31 +32,14 @@ IMAGES = 2
 
 
 @pytest.fixture
-def use_emulator(monkeypatch):
-    """Point ``tcia_default`` at an emulator with quick retries (3 tries in all)."""
-
-    def use(emulator, api: str, **extras) -> TciaHook:
-        extras = {"retry_backoff": 0.01, "max_retries": 2, **extras}
-        monkeypatch.setenv("AIRFLOW_CONN_TCIA_DEFAULT", emulator.connection_json(api=api, **extras))
-        return TciaHook()
-
-    return use
-
-
-@pytest.fixture
-def run(monkeypatch):
-    """Run an operator's execute() outside a DAG run (the emulator is still reached over HTTP)."""
-    monkeypatch.setattr(ExecutorSafeguard, "test_mode", True)
-    return lambda op: op.execute(context={})
+def use_emulator(use_emulator):
+    """The shared fixture with 3 tries in all, so that 'more faults than retries' stays small."""
+    return lambda emulator, api, **extras: use_emulator(emulator, api, **{"max_retries": 2, **extras})
 
 
 def publish(emulator, series: int = 2, images: int = IMAGES) -> dict:
     """A fresh patient with small series: 64 x 64 would be nicer, but CT frames are 512 KiB; two per series."""
     return emulator.publish("TCIA-DL-TEST", series_count=series, image_count=images, patient_id="DL-0001")
-
-
-def files_under(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 def no_partials(names: list[str]) -> bool:
@@ -76,13 +58,15 @@ def operator(**kwargs) -> TciaDownloadSeriesOperator:
 @pytest.mark.tcia_emulator(api_key=KEY)
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("layout", ["zip", "extract"])
-def test_layouts_verify_publish_and_skip_on_rerun(tcia_emulator, use_emulator, run, tmp_path, api, layout, capsys):
+def test_layouts_verify_publish_and_skip_on_rerun(
+    tcia_emulator, use_emulator, run_operator, tmp_path, api, layout, capsys
+):
     hook = use_emulator(tcia_emulator, api)
     data = publish(tcia_emulator)
     rows = hook.get_series(patient_id="DL-0001")
     assert len(rows) == 2
 
-    results = run(operator(series_instance_uids=rows, destination=f"file://{tmp_path}", layout=layout))
+    results = run_operator(operator(series_instance_uids=rows, destination=f"file://{tmp_path}", layout=layout))
 
     uids = sorted(data["series_instance_uids"])
     assert sorted(r["series_instance_uid"] for r in results) == uids
@@ -107,18 +91,18 @@ def test_layouts_verify_publish_and_skip_on_rerun(tcia_emulator, use_emulator, r
     assert requested == 2
 
     capsys.readouterr()
-    again = run(operator(series_instance_uids=rows, destination=f"file://{tmp_path}", layout=layout))
+    again = run_operator(operator(series_instance_uids=rows, destination=f"file://{tmp_path}", layout=layout))
     assert all(r["skipped"] and r["verified"] for r in again)
     assert len(image_requests(tcia_emulator)) == requested  # nothing downloaded again
     assert capsys.readouterr().out.count("skipped: already present and verified") == 2
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_nested_layout_with_bare_uids(tcia_emulator, use_emulator, run, tmp_path, api):
+def test_nested_layout_with_bare_uids(tcia_emulator, use_emulator, run_operator, tmp_path, api):
     use_emulator(tcia_emulator, api)
     data = publish(tcia_emulator, series=1)
     uid = data["series_instance_uids"][0]
-    result = run(operator(series_instance_uids=uid, destination=f"file://{tmp_path}/out/", nested=True))
+    result = run_operator(operator(series_instance_uids=uid, destination=f"file://{tmp_path}/out/", nested=True))
     assert isinstance(result, dict)  # one UID in, one summary out
     expected = tmp_path / "out" / "DL-0001" / data["study_instance_uid"]
     assert result["path"] == f"file://{expected}/{uid}.zip"
@@ -130,24 +114,26 @@ def test_nested_layout_with_bare_uids(tcia_emulator, use_emulator, run, tmp_path
     assert "getSeries" in [r["endpoint"] for r in tcia_emulator.requests()]
 
 
-def test_series_from_a_getseries_file(tcia_emulator, use_emulator, run, tmp_path):
+def test_series_from_a_getseries_file(tcia_emulator, use_emulator, run_operator, tmp_path):
     hook = use_emulator(tcia_emulator, "nbia")
     publish(tcia_emulator, series=3)
     listing = tmp_path / "series.jsonl"
     listing.write_text("".join(json.dumps(r) + "\n" for r in hook.get_series(patient_id="DL-0001")))
     summary = {"path": f"file://{listing}", "format": "jsonl", "rows": 3, "bytes": listing.stat().st_size}
-    results = run(operator(series_from=summary, destination=f"file://{tmp_path}/out", max_concurrency=3))
+    results = run_operator(operator(series_from=summary, destination=f"file://{tmp_path}/out", max_concurrency=3))
     assert len(results) == 3 and all(r["verified"] for r in results)
 
 
 # --- S3 -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("layout", ["zip", "extract"])
-def test_s3_destination(tcia_emulator, use_emulator, run, s3_bucket, layout):
+def test_s3_destination(tcia_emulator, use_emulator, run_operator, s3_bucket, layout):
     hook = use_emulator(tcia_emulator, "nbia")
     data = publish(tcia_emulator)
     rows = hook.get_series(patient_id="DL-0001")
     destination = f"{s3_bucket}/tcia/series"
-    results = run(operator(series_instance_uids=rows, destination=destination, layout=layout, max_concurrency=2))
+    results = run_operator(
+        operator(series_instance_uids=rows, destination=destination, layout=layout, max_concurrency=2)
+    )
 
     keys = sorted(str(p) for p in ObjectStoragePath(s3_bucket).rglob("*") if p.is_file())
     assert no_partials(keys)
@@ -159,17 +145,17 @@ def test_s3_destination(tcia_emulator, use_emulator, run, s3_bucket, layout):
             assert sum(k.startswith(f"{destination}/{uid}/") and k.endswith(".dcm") for k in keys) == IMAGES
     assert all(r["verified"] and not r["skipped"] for r in results)
 
-    again = run(operator(series_instance_uids=rows, destination=destination, layout=layout))
+    again = run_operator(operator(series_instance_uids=rows, destination=destination, layout=layout))
     assert all(r["skipped"] for r in again)
     assert len(image_requests(tcia_emulator)) == 2
 
 
-def test_s3_failure_leaves_nothing(tcia_emulator, use_emulator, run, s3_bucket):
+def test_s3_failure_leaves_nothing(tcia_emulator, use_emulator, run_operator, s3_bucket):
     use_emulator(tcia_emulator, "nbia", max_retries=1)
     uid = publish(tcia_emulator, series=1)["series_instance_uids"][0]
     tcia_emulator.inject_fault("getImage", "truncate", count=2)
     with pytest.raises(TciaCorruptPayloadError, match="gave up after 2 downloads"):
-        run(operator(series_instance_uids=uid, destination=f"{s3_bucket}/x", layout="extract"))
+        run_operator(operator(series_instance_uids=uid, destination=f"{s3_bucket}/x", layout="extract"))
     assert [p for p in ObjectStoragePath(s3_bucket).rglob("*") if p.is_file()] == []
 
 
@@ -190,13 +176,15 @@ FAULT_CASES = [(api, kind) for api in APIS for kind in FAULTS if not (kind == "b
 
 @pytest.mark.parametrize("layout", ["zip", "extract"])
 @pytest.mark.parametrize(("api", "kind"), FAULT_CASES)
-def test_faults_below_the_retry_budget_are_survived(tcia_emulator, use_emulator, run, tmp_path, api, layout, kind):
+def test_faults_below_the_retry_budget_are_survived(
+    tcia_emulator, use_emulator, run_operator, tmp_path, api, layout, kind
+):
     use_emulator(tcia_emulator, api)
     uid = publish(tcia_emulator, series=1)["series_instance_uids"][0]
     options, _, _ = FAULTS[kind]
     tcia_emulator.inject_fault("getImage", kind, count=2, **options)
 
-    result = run(operator(series_instance_uids=[uid], destination=f"file://{tmp_path}", layout=layout))[0]
+    result = run_operator(operator(series_instance_uids=[uid], destination=f"file://{tmp_path}", layout=layout))[0]
 
     assert result["verified"] and result["files"] == IMAGES
     assert len(image_requests(tcia_emulator)) == 3  # two faulty answers, then the good one
@@ -208,14 +196,14 @@ def test_faults_below_the_retry_budget_are_survived(tcia_emulator, use_emulator,
 
 
 @pytest.mark.parametrize(("api", "kind"), FAULT_CASES)
-def test_faults_beyond_the_retry_budget_fail_clearly(tcia_emulator, use_emulator, run, tmp_path, api, kind):
+def test_faults_beyond_the_retry_budget_fail_clearly(tcia_emulator, use_emulator, run_operator, tmp_path, api, kind):
     use_emulator(tcia_emulator, api, api_key=KEY)
     uid = publish(tcia_emulator, series=1)["series_instance_uids"][0]
     options, error, message = FAULTS[kind]
     tcia_emulator.inject_fault("getImage", kind, count=5, **options)
 
     with pytest.raises(error, match=message) as err:
-        run(operator(series_instance_uids=uid, destination=f"file://{tmp_path}/out", layout="extract"))
+        run_operator(operator(series_instance_uids=uid, destination=f"file://{tmp_path}/out", layout="extract"))
 
     text = str(err.value)
     assert uid in text and KEY not in text
@@ -223,17 +211,17 @@ def test_faults_beyond_the_retry_budget_fail_clearly(tcia_emulator, use_emulator
     assert not (tmp_path / "out").exists() or files_under(tmp_path / "out") == []
 
 
-def test_one_bad_series_does_not_stop_the_others(tcia_emulator, use_emulator, run, tmp_path):
+def test_one_bad_series_does_not_stop_the_others(tcia_emulator, use_emulator, run_operator, tmp_path):
     hook = use_emulator(tcia_emulator, "nbia", max_retries=0)
     publish(tcia_emulator, series=4)
     rows = hook.get_series(patient_id="DL-0001")
     tcia_emulator.inject_fault("getImage", "truncate", count=1)
     with pytest.raises(TciaDownloadError, match=r"1 of 4 series failed \(3 are in place and verified"):
-        run(operator(series_instance_uids=rows, destination=f"file://{tmp_path}", max_concurrency=4))
+        run_operator(operator(series_instance_uids=rows, destination=f"file://{tmp_path}", max_concurrency=4))
     names = files_under(tmp_path)
     assert len(names) == 6 and no_partials(names)
     # The re-run downloads only the missing one.
-    results = run(operator(series_instance_uids=rows, destination=f"file://{tmp_path}", max_concurrency=4))
+    results = run_operator(operator(series_instance_uids=rows, destination=f"file://{tmp_path}", max_concurrency=4))
     assert sorted(r["skipped"] for r in results) == [False, True, True, True]
 
 
@@ -254,18 +242,18 @@ def test_one_bad_series_does_not_stop_the_others(tcia_emulator, use_emulator, ru
         ),
     ],
 )
-def test_bad_input_fails_before_anything_is_sent(tcia_emulator, use_emulator, run, tmp_path, kwargs, message):
+def test_bad_input_fails_before_anything_is_sent(tcia_emulator, use_emulator, run_operator, tmp_path, kwargs, message):
     use_emulator(tcia_emulator, "nbia")
     kwargs = {"destination": f"file://{tmp_path}/out", "nested": True, **kwargs}
     with pytest.raises(AirflowFailException, match=message):
-        run(operator(**kwargs))
+        run_operator(operator(**kwargs))
     assert tcia_emulator.requests() == []
     assert not (tmp_path / "out").exists()
 
 
 # --- single images --------------------------------------------------------------------------------
 @pytest.mark.parametrize("api", APIS)
-def test_download_images(tcia_emulator, use_emulator, run, tmp_path, api):
+def test_download_images(tcia_emulator, use_emulator, run_operator, tmp_path, api):
     hook = use_emulator(tcia_emulator, api)
     uid = publish(tcia_emulator, series=1, images=3)["series_instance_uids"][0]
     sops = hook.get_sop_instance_uids(uid)
@@ -273,11 +261,11 @@ def test_download_images(tcia_emulator, use_emulator, run, tmp_path, api):
     op = TciaDownloadImageOperator(
         task_id="images", series_instance_uid=uid, sop_instance_uids=sops, destination=f"file://{tmp_path}"
     )
-    results = run(op)
+    results = run_operator(op)
     assert [r["sop_instance_uid"] for r in results] == [s["SOPInstanceUID"] for s in sops]
     assert files_under(tmp_path) == sorted(f"{uid}/{s['SOPInstanceUID']}.dcm" for s in sops)
     assert all((tmp_path / uid / f"{s['SOPInstanceUID']}.dcm").read_bytes()[128:132] == b"DICM" for s in sops)
-    again = run(op)
+    again = run_operator(op)
     assert all(r["skipped"] for r in again)
     one = TciaDownloadImageOperator(
         task_id="one",
@@ -285,7 +273,7 @@ def test_download_images(tcia_emulator, use_emulator, run, tmp_path, api):
         sop_instance_uids=sops[0]["SOPInstanceUID"],
         destination=f"file://{tmp_path}",
     )
-    assert run(one)["skipped"] is True
+    assert run_operator(one)["skipped"] is True
 
 
 # --- the example DAG: mapped and in-task concurrency, Asset outlet ----------------------------------

@@ -9,20 +9,16 @@ the task before anything is sent or written.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.bases.operator import ExecutorSafeguard
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
-from airflow_provider_tcia.hooks.tcia import TciaHook
 from airflow_provider_tcia.operators import TciaGetSeriesOperator, TciaNewPatientsInCollectionOperator
 from airflow_provider_tcia.utils.storage import PARTIAL_MARK
-from tests.conftest import ROOT
+from tests.dags import files_under, load_dag, states, xcoms
 
 pytestmark = pytest.mark.integration
 
@@ -42,55 +38,9 @@ EXAMPLE_OUTPUTS = {
 }
 
 
-def load_dag(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "example_dags" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
-
-
-def xcoms(dag_run) -> dict[tuple[str, int], object]:
-    """Every return value of a run, by (task_id, map_index)."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.query(XComModel).filter(
-            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.key == "return_value"
-        )
-        return {(x.task_id, x.map_index): x.value for x in rows}
-
-
-def states(dag_run) -> dict[tuple[str, int], str]:
-    return {(ti.task_id, ti.map_index): str(ti.state) for ti in dag_run.get_task_instances()}
-
-
 def read_rows(path: ObjectStoragePath, fmt: str) -> list[dict]:
     text = path.read_text()
     return json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
-
-
-@pytest.fixture
-def use_emulator(monkeypatch):
-    """Point ``tcia_default`` at an emulator, with quick retries."""
-
-    def use(emulator, api: str, **extras) -> TciaHook:
-        extras = {"retry_backoff": 0.01, **extras}
-        monkeypatch.setenv("AIRFLOW_CONN_TCIA_DEFAULT", emulator.connection_json(api=api, **extras))
-        return TciaHook()
-
-    return use
-
-
-@pytest.fixture
-def direct(monkeypatch):
-    """Run an operator's execute() outside a DAG run (the emulator is still reached over HTTP)."""
-    monkeypatch.setattr(ExecutorSafeguard, "test_mode", True)
-    return lambda op: op.execute(context={})
-
-
-def files_under(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 # --- the example DAGs with dag.test() ------------------------------------------------------------------
@@ -232,14 +182,14 @@ def test_bad_templated_input_fails_and_writes_nothing(
 # --- one operator at a time: faults and guards -----------------------------------------------------------
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
-def test_a_body_cut_off_midway_is_started_over(tcia_emulator, use_emulator, direct, tmp_path, api, fmt):
+def test_a_body_cut_off_midway_is_started_over(tcia_emulator, use_emulator, run_operator, tmp_path, api, fmt):
     hook = use_emulator(tcia_emulator, api)
     expected = hook.query("getSeries", collection="TCGA-BRCA", format="json" if fmt == "jsonl" else fmt)
     tcia_emulator.clear_requests()
     tcia_emulator.inject_fault("getSeries", "reset", count=1, after_bytes=1000)
 
     target = tmp_path / f"series.{fmt}"
-    summary = direct(TciaGetSeriesOperator(task_id="s", collection="TCGA-BRCA", output_path=str(target)))
+    summary = run_operator(TciaGetSeriesOperator(task_id="s", collection="TCGA-BRCA", output_path=str(target)))
 
     if fmt == "jsonl":
         assert read_rows(ObjectStoragePath(f"file://{target}"), "jsonl") == expected
@@ -253,46 +203,50 @@ def test_a_body_cut_off_midway_is_started_over(tcia_emulator, use_emulator, dire
 
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize(("kind", "error"), [("html_error", TciaCorruptPayloadError), ("truncate", Exception)])
-def test_a_broken_answer_leaves_nothing_at_output_path(tcia_emulator, use_emulator, direct, tmp_path, api, kind, error):
+def test_a_broken_answer_leaves_nothing_at_output_path(
+    tcia_emulator, use_emulator, run_operator, tmp_path, api, kind, error
+):
     use_emulator(tcia_emulator, api, max_retries=1)
     tcia_emulator.inject_fault("getSeries", kind, count=5, after_bytes=700)
     with pytest.raises(error):
-        direct(TciaGetSeriesOperator(task_id="s", collection="TCGA-BRCA", output_path=f"{tmp_path}/out/series.json"))
+        run_operator(
+            TciaGetSeriesOperator(task_id="s", collection="TCGA-BRCA", output_path=f"{tmp_path}/out/series.json")
+        )
     assert files_under(tmp_path) == []
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_transient_server_errors_are_retried(tcia_emulator, use_emulator, direct, tmp_path, api):
+def test_transient_server_errors_are_retried(tcia_emulator, use_emulator, run_operator, tmp_path, api):
     hook = use_emulator(tcia_emulator, api)
     tcia_emulator.inject_fault("getSeries", "server_error", count=2, status=503)
-    summary = direct(TciaGetSeriesOperator(task_id="s", collection="TCGA-GBM", output_path=f"{tmp_path}/s.json"))
+    summary = run_operator(TciaGetSeriesOperator(task_id="s", collection="TCGA-GBM", output_path=f"{tmp_path}/s.json"))
     assert summary["rows"] == len(hook.get_series(collection="TCGA-GBM")) > 0
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_the_xcom_guard_with_real_rows(tcia_emulator, use_emulator, direct, api):
+def test_the_xcom_guard_with_real_rows(tcia_emulator, use_emulator, run_operator, api):
     use_emulator(tcia_emulator, api)
     with pytest.raises(AirflowFailException, match="set output_path"):
-        direct(TciaGetSeriesOperator(task_id="s", collection="TCGA-BRCA", max_xcom_bytes=2000))
-    assert direct(TciaGetSeriesOperator(task_id="s", collection="TCGA-BRCA", max_xcom_bytes=10_000_000))
+        run_operator(TciaGetSeriesOperator(task_id="s", collection="TCGA-BRCA", max_xcom_bytes=2000))
+    assert run_operator(TciaGetSeriesOperator(task_id="s", collection="TCGA-BRCA", max_xcom_bytes=10_000_000))
 
 
-def test_bad_input_sends_nothing(tcia_emulator, use_emulator, direct, tmp_path):
+def test_bad_input_sends_nothing(tcia_emulator, use_emulator, run_operator, tmp_path):
     use_emulator(tcia_emulator, "legacy")
     tcia_emulator.clear_requests()
     op = TciaNewPatientsInCollectionOperator(
         task_id="n", collection="TCGA-BRCA", date="2024-02-30", output_path=f"{tmp_path}/new.json"
     )
     with pytest.raises(AirflowFailException, match="date='2024-02-30' is not a date"):
-        direct(op)
+        run_operator(op)
     assert tcia_emulator.requests() == []
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.tcia_emulator(api_key=KEY)
-def test_a_refused_key_is_not_repeated_anywhere(tcia_emulator, use_emulator, direct, tmp_path):
+def test_a_refused_key_is_not_repeated_anywhere(tcia_emulator, use_emulator, run_operator, tmp_path):
     use_emulator(tcia_emulator, "legacy", max_retries=0)
     with tcia_emulator.with_api_key("another-key-123456"), pytest.raises(Exception) as caught:
-        direct(TciaGetSeriesOperator(task_id="s", collection="TCGA-BRCA", output_path=f"{tmp_path}/s.csv"))
+        run_operator(TciaGetSeriesOperator(task_id="s", collection="TCGA-BRCA", output_path=f"{tmp_path}/s.csv"))
     assert "401" in str(caught.value) and KEY not in str(caught.value)
     assert list(tmp_path.iterdir()) == []
