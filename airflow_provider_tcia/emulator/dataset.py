@@ -17,7 +17,10 @@ import itertools
 import math
 import re
 import threading
+import zlib
+from array import array
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from airflow_provider_tcia.emulator.dicom import SeriesTemplate, dicom_date
@@ -145,6 +148,32 @@ class Instance:
     @property
     def legacy_file_name(self) -> str:
         return f"{self.series.legacy_file_base + self.index}.dcm"
+
+
+class InstanceDigests:
+    """The MD5 and CRC-32 of each instance file of a series, by instance index, packed: 16 + 4 bytes an
+    instance (a 2,045-file series holds 40 KiB). NBIA keeps each image's MD5 in its database
+    (getMD5HashForImage reads it) rather than hashing on every request; the emulator does the same."""
+
+    __slots__ = ("_crcs", "_md5s")
+
+    def __init__(self, md5s: bytes, crcs: array) -> None:
+        self._md5s = md5s
+        self._crcs = crcs
+
+    def __len__(self) -> int:
+        return len(self._crcs)
+
+    def md5_hex(self, index: int) -> str:
+        return self._md5s[16 * index : 16 * index + 16].hex()
+
+    def crc32(self, index: int) -> int:
+        return self._crcs[index]
+
+
+#: Series with more bytes than this have their digests computed on two threads (hashlib and zlib release
+#: the GIL on large buffers).
+_PARALLEL_DIGESTS = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -325,6 +354,7 @@ class Dataset:
         self._lock = threading.RLock()
         self._templates: dict[str, SeriesTemplate] = {}
         self._sizes: dict[str, int] = {}
+        self._digests: dict[str, InstanceDigests] = {}
         self.reset()
 
     # --- state --------------------------------------------------------------------------------------
@@ -341,6 +371,7 @@ class Dataset:
             self._counter = itertools.count(1)
             self._templates.clear()
             self._sizes.clear()
+            self._digests.clear()
         self._check()
 
     def _check(self) -> None:
@@ -590,6 +621,48 @@ class Dataset:
             instance.sop_instance_uid, instance.instance_number, instance.index, series.image_count
         )
 
+    def digests(self, series: Series) -> InstanceDigests | None:
+        """Every instance's MD5 and CRC-32, computed once per series and remembered (NBIA stores each
+        image's MD5); ``None`` for the generated scaled collection, whose tiny files are hashed when served
+        so that it stays unmaterialised."""
+        uid = series.series_instance_uid
+        found = self._digests.get(uid)
+        if found is not None:
+            return found
+        if self._scaled and series.collection == self._scaled.name:
+            return None
+        found = self._compute_digests(series)
+        with self._lock:
+            if self._series.get(uid) is series:  # (not reset or replaced meanwhile)
+                self._digests[uid] = found
+        return found
+
+    def _compute_digests(self, series: Series) -> InstanceDigests:
+        count = series.image_count
+        md5s = bytearray(16 * count)
+        crcs = array("I", bytes(4 * count))
+
+        def run(lo: int, hi: int) -> None:
+            for index in range(lo, hi):
+                parts = self.instance_file(Instance(series, index))
+                digest = hashlib.md5(usedforsecurity=False)
+                crc = 0
+                for part in parts:
+                    digest.update(part)
+                    crc = zlib.crc32(part, crc)
+                md5s[16 * index : 16 * index + 16] = digest.digest()
+                crcs[index] = crc
+
+        self.template(series)  # (built once, before any thread needs it)
+        if count > 1 and self.series_size(series) > _PARALLEL_DIGESTS:
+            half = count // 2
+            with ThreadPoolExecutor(2, thread_name_prefix="emulator-digests") as pool:
+                for job in [pool.submit(run, 0, half), pool.submit(run, half, count)]:
+                    job.result()
+        else:
+            run(0, count)
+        return InstanceDigests(bytes(md5s), crcs)
+
     # --- changes --------------------------------------------------------------------------------------
     def publish(
         self,
@@ -674,7 +747,8 @@ class Dataset:
         """Add a series of about ``size_bytes`` (rounded up to whole files of ``rows`` x ``columns``).
 
         Its files are generated while they are streamed (16 distinct frames, cached), so a series of any
-        size costs no memory.
+        size costs no memory; each file's MD5 and CRC-32 are computed here, once (20 bytes a file), so that
+        serving it with ``md5hashes.csv`` costs no more than without.
         """
         if size_bytes < 1:
             raise ValueError("size_bytes must be positive")
@@ -705,7 +779,10 @@ class Dataset:
                 body_part="CHEST",
             )
             self._templates.pop(series_uid, None)
+            self._sizes.pop(series_uid, None)
+            digests = self._compute_digests(series)
             self._series[series_uid] = series
+            self._digests[series_uid] = digests
         return series
 
 

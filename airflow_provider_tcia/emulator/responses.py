@@ -325,9 +325,17 @@ class Responder:
 
         def entries() -> Iterator[ZipEntry]:
             yield from license_entry
+            # Each file's MD5 and CRC-32 are remembered by the data model (as NBIA keeps MD5s in its
+            # database), so md5hashes.csv costs no hashing here; the scaled collection's are computed.
+            digests = data.digests(series)
             hashes = []
             for name, instance in zip(names, series.instances(), strict=True):
                 parts = data.instance_file(instance)
+                if digests is not None:
+                    if md5:
+                        hashes.append(f"{name},{digests.md5_hex(instance.index)}")
+                    yield ZipEntry(name, parts, digests.crc32(instance.index))
+                    continue
                 if md5:
                     digest = hashlib.md5()
                     for part in parts:

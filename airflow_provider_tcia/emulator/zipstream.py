@@ -1,7 +1,8 @@
 """A streaming zip writer: stored entries, yielded piece by piece, never holding the archive.
 
 Each entry's content is given as a list of byte strings (a DICOM header and its shared pixel data, say);
-its CRC-32 is computed over those pieces just before its local header is yielded, so the archive is
+its CRC-32 is given (the data model remembers each file's) or computed over those pieces just before its
+local header is yielded, so the archive is
 produced entry by entry with only one entry's pieces referenced at a time. Only the small central directory
 records are kept until the end. Zip64 records are written when offsets, sizes or the entry count need
 them (a series of many GiB, or more than 65,535 files).
@@ -26,10 +27,11 @@ _U16 = 0xFFFF
 
 @dataclass(frozen=True)
 class ZipEntry:
-    """One file of the archive: its name and its content as pieces."""
+    """One file of the archive: its name, its content as pieces and, when known already, its CRC-32."""
 
     name: str
     parts: Sequence[bytes]
+    crc32: int | None = None
 
 
 def _dos_time(when: dt.datetime) -> tuple[int, int]:
@@ -59,11 +61,15 @@ def iter_zip(
     for entry in entries:
         name = entry.name.encode("utf-8")
         flags = 0 if name.isascii() else 0x800
-        crc = 0
-        size = 0
-        for part in entry.parts:
-            crc = zlib.crc32(part, crc)
-            size += len(part)
+        if entry.crc32 is not None:
+            crc = entry.crc32
+            size = sum(len(part) for part in entry.parts)
+        else:
+            crc = 0
+            size = 0
+            for part in entry.parts:
+                crc = zlib.crc32(part, crc)
+                size += len(part)
         big_size = size >= zip64_limit
         local_extra = struct.pack("<HHQQ", 1, 16, size, size) if big_size else b""
         version = 45 if big_size else 20
