@@ -5,8 +5,9 @@ The flagship DAGs are unpaused with the CLI; the scheduled ingest DAG's sensor d
 the event-driven DAG's AssetWatcher starts polling there; a study is then published to an emulator that
 requires an API key. The test waits (bounded) until the processing DAG has succeeded on what *both* ingest
 paths delivered — proving that the deferrable sensor and the AssetWatcher work in the triggerer process —
-checks the index it wrote, and then that the API key appears in no log: no task log, no trigger log, no
-component's output.
+and checks the index it wrote. Then it restarts the triggerer: the watcher resumes from the progress saved in
+the asset state store (the study is not announced again) and announces the next study published. Last, the
+API key appears in no log: no task log, no trigger log, no component's output.
 
 Every process is started in its own session and stopped (SIGTERM, then SIGKILL) whatever happens.
 """
@@ -72,14 +73,18 @@ class Deployment:
     port: int
     env: dict[str, str]
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    starts: dict[str, int] = field(default_factory=dict)
 
     # --- processes -----------------------------------------------------------------------------------
     def output(self, name: str) -> Path:
-        return self.home / f"{name}.out"
+        return self.home / f"{name.replace(' ', '-')}.out"
 
     def start(self, name: str) -> None:
-        with self.output(name).open("wb") as out:
-            self.processes[name] = subprocess.Popen(
+        """Start ``airflow <name>``; a restarted component gets a new output file (``triggerer-2``)."""
+        self.starts[name] = self.starts.get(name, 0) + 1
+        key = f"{name}#{self.starts[name]}" if self.starts[name] > 1 else name
+        with self.output(key.replace("#", "-")).open("wb") as out:
+            self.processes[key] = subprocess.Popen(
                 [AIRFLOW, *name.split()],
                 env=self.env,
                 stdout=out,
@@ -92,6 +97,16 @@ class Deployment:
         for name, process in self.processes.items():
             if process.poll() is not None:
                 pytest.fail(f"airflow {name} exited with {process.returncode}\n{self.tails()}")
+
+    def stop_one(self, key: str) -> None:
+        """Stop one component as a deployment would (SIGTERM), and forget it."""
+        process = self.processes.pop(key)
+        _signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait(10)
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -108,7 +123,7 @@ class Deployment:
     def tails(self, lines: int = 25) -> str:
         out = []
         for name in self.processes:
-            text = self.output(name).read_text(errors="replace").splitlines()[-lines:]
+            text = self.output(name.replace("#", "-")).read_text(errors="replace").splitlines()[-lines:]
             out.append(f"--- airflow {name} (last {len(text)} lines) ---\n" + "\n".join(text))
         return "\n".join(out)
 
@@ -228,21 +243,18 @@ def test_flagship_pipeline_in_a_real_deployment(deployment):
     )
     published = emulator.publish(COLLECTION, series_count=2, image_count=4)
 
-    # The processing DAG must succeed on what both paths delivered: the sensor's run and the watcher's run.
-    def processed_both() -> set[str] | None:
-        sources: set[str] = set()
-        for run in succeeded(d.runs("tcia_flagship_process")):
-            sources |= {e["source_dag_id"] for e in d.upstream_events("tcia_flagship_process", run["dag_run_id"])}
+    # Both paths pick the study up — the sensor's scheduled run and the watcher's asset-triggered run — and the
+    # processing DAG succeeds on what they announced.
+    def all_succeeded() -> bool:
         failed = [r for name in FLAGSHIP for r in d.runs(name) if r["state"] == "failed"]
         assert not failed, f"failed runs: {failed}\n{d.tails()}"
-        return sources if {"tcia_flagship_ingest", "tcia_flagship_event_ingest"} <= sources else None
+        return all(succeeded(d.runs(name)) for name in FLAGSHIP)
 
-    wait_for("tcia_flagship_process to succeed after both ingest DAGs", processed_both, 420, d, interval=5)
-
+    wait_for("the three flagship DAGs to succeed", all_succeeded, 420, d, interval=5)
     [ingest] = succeeded(d.runs("tcia_flagship_ingest"))
     assert ingest["run_type"] == "scheduled"
     event_runs = succeeded(d.runs("tcia_flagship_event_ingest"))
-    assert event_runs and all(r["run_type"] == "asset_triggered" for r in event_runs)
+    assert [r["run_type"] for r in event_runs] == ["asset_triggered"]
 
     # The sensor really waited in the triggerer (its trigger's log, kept with the task's logs, shows it
     # polling and finding the study), and the watcher really fired from there.
@@ -254,14 +266,44 @@ def test_flagship_pipeline_in_a_real_deployment(deployment):
     assert "NewStudiesInPatientCollection: 1 row(s) after" in trigger_text
     assert "1 new study (of 1 added since" in d.output("triggerer").read_text(errors="replace")
 
-    # What the processing DAG wrote: an index listing the published study's series, and a contact sheet.
+    # A triggerer restart: the watcher resumes from the progress it saved in the asset state store — it does
+    # not announce the study again — and still announces what is published afterwards.
+    d.stop_one("triggerer")
+    d.start("triggerer")
+    restarted = d.output("triggerer-2")
+    wait_for(
+        "the restarted watcher to poll twice",
+        lambda: restarted.read_text(errors="replace").count("no new study added since") >= 2,
+        240,
+        d,
+    )
+    assert "new study (of" not in restarted.read_text(errors="replace")  # nothing announced twice
+    assert len(d.runs("tcia_flagship_event_ingest")) == 1
+    second = emulator.publish(COLLECTION, series_count=1, image_count=2)
+
+    # The processing DAG ends up having processed what both ingest paths announced. (Two announcements that
+    # land together may be consumed by one processing run; one that lands while that run is being created
+    # waits for the asset's next event, which the second study provides.)
+    def processed_both() -> bool:
+        all_succeeded()  # fails at once on a failed run
+        sources: set[str] = set()
+        for run in succeeded(d.runs("tcia_flagship_process")):
+            sources |= {e["source_dag_id"] for e in d.upstream_events("tcia_flagship_process", run["dag_run_id"])}
+        second_done = len(succeeded(d.runs("tcia_flagship_event_ingest"))) == 2
+        busy = [r for r in d.runs("tcia_flagship_process") if r["state"] in ("queued", "running")]
+        both = {"tcia_flagship_ingest", "tcia_flagship_event_ingest"} <= sources
+        return second_done and both and not busy
+
+    wait_for("tcia_flagship_process to have processed both paths", processed_both, 420, d, interval=5)
+    assert "1 new study (of 2 added since" in restarted.read_text(errors="replace")
+
+    # What the processing DAG wrote: an index listing every published series, and contact sheets.
     indexes = sorted(d.data.glob("tcia_flagship/processed/*/index.csv"))
-    assert indexes
     indexed = {row["SeriesInstanceUID"] for path in indexes for row in csv.DictReader(path.open())}
-    assert set(published["series_instance_uids"]) <= indexed
-    assert sorted(d.data.glob("tcia_flagship/processed/*/contact_sheet.png"))
+    assert {*published["series_instance_uids"], *second["series_instance_uids"]} <= indexed
+    assert len(sorted(d.data.glob("tcia_flagship/processed/*/contact_sheet.png"))) == len(indexes)
     downloads = sorted(d.data.glob(f"tcia_flagship/downloads/{published['patient_id']}/*/*.zip"))
-    assert len(downloads) == 2  # the watcher's run found them there already: downloads are idempotent
+    assert len(downloads) == 2  # the second ingest path found them there already: downloads are idempotent
 
     # The key was used (the emulator refuses requests without it) but is in no log at all.
     assert any(r["status"] == 200 and r["endpoint"] == "getImage" for r in emulator.requests())
@@ -269,6 +311,6 @@ def test_flagship_pipeline_in_a_real_deployment(deployment):
     task_logs = [p for p in logs if "task_id=" in str(p)]
     assert any("task_id=wait_for_new_studies" in str(p) for p in task_logs)
     assert any("task_id=download" in str(p) for p in task_logs)
-    outputs = [d.output(name) for name in COMPONENTS]
+    outputs = sorted(d.home.glob("*.out"))
     leaked = [str(p) for p in [*logs, *outputs] if KEY in p.read_text(errors="replace")]
     assert not leaked, f"the API key appears in: {leaked}"
