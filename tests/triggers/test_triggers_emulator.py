@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 
 import pytest
 
@@ -56,11 +57,18 @@ async def test_found_at_once(tcia_emulator, api):
 @pytest.mark.asyncio
 async def test_not_yet_then_found_when_a_study_is_published(tcia_emulator, api):
     agen = new_studies_trigger().run()
+    started = time.monotonic()
     pending = asyncio.ensure_future(agen.__anext__())
-    await asyncio.sleep(1.0)
-    assert not pending.done()  # nothing new yet: still waiting (and polling)
-    polls = [r for r in tcia_emulator.requests() if r["endpoint"] == "NewStudiesInPatientCollection"]
-    assert 2 <= len(polls) <= 8  # it polls every 0.2 s, never in a hot loop
+
+    def polls() -> int:
+        return len([r for r in tcia_emulator.requests() if r["endpoint"] == "NewStudiesInPatientCollection"])
+
+    while polls() < 3 and time.monotonic() - started < 30:
+        await asyncio.sleep(0.05)
+    elapsed = time.monotonic() - started
+    assert polls() >= 3
+    assert not pending.done()  # nothing new yet: still waiting, and polling
+    assert polls() <= elapsed / 0.2 + 2  # one poll per poke_interval at most: never a hot loop
     published = tcia_emulator.publish(COLLECTION, series_count=1, image_count=2)
     event = await asyncio.wait_for(pending, 30)
     await agen.aclose()
