@@ -22,6 +22,7 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from tests.conftest import ROOT
+from tests.dags import states, xcoms
 
 pytestmark = pytest.mark.integration
 
@@ -40,21 +41,6 @@ def load_dag(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def xcoms(dag_run) -> dict[tuple[str, int], object]:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.query(XComModel).filter(
-            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.key == "return_value"
-        )
-        return {(x.task_id, x.map_index): x.value for x in rows}
-
-
-def states(dag_run) -> dict[tuple[str, int], str]:
-    return {(ti.task_id, ti.map_index): str(ti.state) for ti in dag_run.get_task_instances()}
 
 
 def asset_events(name: str) -> list[dict]:
