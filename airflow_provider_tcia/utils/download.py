@@ -16,6 +16,7 @@ removed on failure.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from airflow_provider_tcia.utils.progress import DownloadProgress, human_bytes
 from airflow_provider_tcia.utils.series_input import SeriesRef, check_segment
 from airflow_provider_tcia.utils.storage import atomic_writer, publish, temporary_sibling
 from airflow_provider_tcia.utils.zipverify import (
+    HashWorkers,
     StreamingZipVerifier,
     ZipEntry,
     ZipReport,
@@ -46,9 +48,12 @@ from airflow_provider_tcia.utils.zipverify import (
 )
 
 LAYOUTS = ("zip", "extract")
-#: Chunks that may wait between the receiving and the checking thread of a download.
-PIPELINE_DEPTH = 4
-_END = object()
+#: Bytes read from the socket at a time (into a reused buffer).
+READ_BUFFER = 1 << 20
+#: Read buffers of one download when its hashes are computed on worker threads (bounds the memory in flight).
+PIPELINE_DEPTH = 6
+#: Threads computing CRC-32s and MD5s when one series downloads at a time.
+HASH_WORKERS = 2
 #: Part size of uploads to object stores: the least S3 accepts, so each upload buffers little.
 UPLOAD_BLOCK = 5 << 20
 _LOCAL = ("file", "local", "")
@@ -180,7 +185,7 @@ class SeriesDownloader:
             self.log, total_series=len(refs), expected_bytes=expected, interval=self.progress_interval
         )
         workers = max(1, min(max_concurrency, len(refs)))
-        # One series at a time: receive and check it on two threads. Several at once already keep both busy.
+        # One series at a time: its hashes on worker threads. Several at once already keep both cores busy.
         self._pipelined = workers == 1
         self.log.info(
             "downloading %d series to %s (layout %s%s), %d at a time, from the %s API %s",
@@ -394,6 +399,26 @@ class SeriesDownloader:
         spool: bool,
     ) -> ZipReport:
         """Stream the body to its temporary place while checking it; the report of a complete zip."""
+        # One series at a time: CRC-32s and MD5s on two worker threads (entry by entry) while this one receives,
+        # writes and follows the zip's structure. Several series at once keep both cores busy without them.
+        workers = HashWorkers(HASH_WORKERS) if self._pipelined and not spool else None
+        try:
+            return self._receive_checked(stream, what, data_tmp, zip_tmp, extract=extract, spool=spool, workers=workers)
+        finally:
+            if workers is not None:
+                workers.close()
+
+    def _receive_checked(
+        self,
+        stream: TciaStream,
+        what: str,
+        data_tmp: ObjectStoragePath,
+        zip_tmp: ObjectStoragePath,
+        *,
+        extract: bool,
+        spool: bool,
+        workers: HashWorkers | None,
+    ) -> ZipReport:
         verifier = None
         if not spool:
             verifier = StreamingZipVerifier(
@@ -401,17 +426,18 @@ class SeriesDownloader:
                 what=what,
                 on_data=lambda n: self.progress.add(data=n),
                 on_entry=self._count_file,
+                hash_workers=workers,
             )
         if extract and not spool:
             try:
-                self._pump(stream, verifier, None)
+                self._pump(stream, verifier, None, workers)
             finally:
                 verifier.abort()
             if verifier.fallback_reason is not None:
                 raise _Respool(verifier.fallback_reason)
             return verifier.finish()
         with open_writer(zip_tmp) as out:
-            self._pump(stream, verifier, out)
+            self._pump(stream, verifier, out, workers)
         if verifier is not None and verifier.fallback_reason is None:
             return verifier.finish()
         if verifier is not None:
@@ -419,65 +445,40 @@ class SeriesDownloader:
         with zip_tmp.open("rb") as fh:
             return verify_zip_file(fh, sink=FolderSink(data_tmp) if extract else None, what=what)
 
-    def _pump(self, stream: TciaStream, verifier: StreamingZipVerifier | None, out: IO[bytes] | None) -> None:
-        """Move the body to ``out`` and through ``verifier``, chunk by chunk."""
-        if verifier is not None and self._pipelined:
-            self._pump_pipelined(stream, verifier, out)
-            return
+    def _pump(
+        self,
+        stream: TciaStream,
+        verifier: StreamingZipVerifier | None,
+        out: IO[bytes] | None,
+        workers: HashWorkers | None,
+    ) -> None:
+        """Move the body to ``out`` and through ``verifier``: read from the socket into a few reused buffers
+        (no allocation or copy per chunk), each written and checked, then given back — at once when everything
+        is done inline, else when ``workers`` have hashed it. At most ``PIPELINE_DEPTH`` buffers exist, so
+        memory stays bounded whatever the size of the series."""
+        free: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(PIPELINE_DEPTH if workers is not None else 1):
+            free.put(bytearray(READ_BUFFER))
         progress = self.progress
         stop = self._stop
-        for chunk in stream:
+        while True:
             if stop.is_set():
                 raise DownloadStopped("the download was stopped")
+            buffer = free.get()
+            n = stream.readinto(buffer)
+            if not n:
+                return
+            chunk = memoryview(buffer)[:n]
             if out is not None:
                 out.write(chunk)
-            progress.add(received=len(chunk))
+            progress.add(received=n)
             if verifier is not None:
                 verifier.feed(chunk)
-
-    def _pump_pipelined(self, stream: TciaStream, verifier: StreamingZipVerifier, out: IO[bytes] | None) -> None:
-        """:meth:`_pump` on two threads: this one receives and writes, a helper checks (CRC-32, MD5, inflating
-        and extracting entries). The hashes release the GIL, so both cores work; at most ``PIPELINE_DEPTH``
-        chunks wait between the two, so memory stays bounded."""
-        pending: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
-        failure: list[BaseException] = []
-        failed = threading.Event()
-
-        def check() -> None:
-            try:
-                while (chunk := pending.get()) is not _END:
-                    verifier.feed(chunk)
-            except BaseException as err:
-                failure.append(err)
-                failed.set()
-
-        checker = threading.Thread(target=check, name="tcia-verify", daemon=True)
-        checker.start()
-        try:
-            for chunk in stream:
-                if self._stop.is_set():
-                    raise DownloadStopped("the download was stopped")
-                if out is not None:
-                    out.write(chunk)
-                self.progress.add(received=len(chunk))
-                while not failed.is_set():
-                    try:
-                        pending.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if failed.is_set():
-                    break
-        finally:
-            while not failed.is_set():  # (a checker that failed reads no more)
-                try:
-                    pending.put(_END, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            checker.join()
-        if failure:
-            raise failure[0]
+            del chunk
+            if workers is None:
+                free.put(buffer)
+            else:
+                workers.after(functools.partial(free.put, buffer))
 
     def _count_file(self, entry: ZipEntry) -> None:
         if entry.is_dicom:
@@ -507,13 +508,18 @@ class FolderSink:
     def __init__(self, root: ObjectStoragePath) -> None:
         self.root = root
         self.local = root.protocol in _LOCAL
+        self._folders: set[str] = set()
         if self.local:
             os.makedirs(root.path, exist_ok=True)
+            self._folders.add(os.path.normpath(root.path))
 
     def open(self, name: str) -> IO[bytes]:
         if self.local:
             path = os.path.join(self.root.path, *name.split("/"))
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            folder = os.path.normpath(os.path.dirname(path))
+            if folder not in self._folders:  # (a TCIA zip is flat: its files go straight into the root)
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
             return open(path, "wb")
         return (self.root / name).open("wb", block_size=UPLOAD_BLOCK)
 

@@ -23,12 +23,14 @@ import csv
 import hashlib
 import io
 import posixpath
+import queue
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
 
@@ -103,6 +105,136 @@ class ZipReport:
         return sum(e.size for e in self.entries)
 
 
+class HashWorkers:
+    """Computes the CRC-32 and MD5 of large entries on worker threads, so one download keeps both cores busy
+    (zlib and hashlib release the GIL on large buffers): both are sequential within a file, but the files of a
+    series are independent, so each entry goes to one worker, the workers taking entries in turn. The worker
+    that finishes an entry checks its CRC-32 against the zip's; the verifier waits for the workers (and
+    raises what they found) before it reads the central directory and in :meth:`StreamingZipVerifier.finish`.
+
+    The verifier hands over slices of the chunks it is fed; a caller that reuses its buffers calls
+    :meth:`after` once a chunk is fed, with what gives the buffer back: it runs once every slice handed over so
+    far is hashed (so the caller's buffers bound the memory in flight). Call :meth:`close` in any case.
+    Entries under :attr:`MIN_ENTRY` bytes are hashed inline: a hand-over costs more.
+    """
+
+    MIN_ENTRY = 128 << 10
+
+    def __init__(self, workers: int = 2) -> None:
+        self._queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(workers)]
+        self._pending = [False] * workers
+        self._turn = 0
+        self._errors: list[BaseException] = []
+        self._threads = [
+            threading.Thread(target=self._work, args=(q,), name=f"tcia-hash-{i}", daemon=True)
+            for i, q in enumerate(self._queues)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def start(self, compute_md5: bool) -> _Hashing:
+        """The running digests of the next entry, and the worker that computes them."""
+        worker = self._turn
+        self._turn = (worker + 1) % len(self._queues)
+        return _Hashing(worker, hashlib.md5(usedforsecurity=False) if compute_md5 else None)
+
+    def update(self, hashing: _Hashing, data: bytes | memoryview) -> None:
+        self._queues[hashing.worker].put((hashing.update, data))
+        self._pending[hashing.worker] = True
+
+    def finish(self, hashing: _Hashing, entry: ZipEntry, check: Callable[[int], None]) -> None:
+        """Once the worker has hashed everything before: set ``entry.crc32`` and ``entry.md5``, and call
+        ``check`` with the CRC-32 (it raises if it is not the zip's)."""
+        self._queues[hashing.worker].put((hashing.finish, (entry, check)))
+        self._pending[hashing.worker] = True
+
+    def after(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` (on a worker thread, or here if nothing is pending) once everything handed over so
+        far is hashed. Raises what a worker raised (a CRC that does not match) as soon as it is known."""
+        self.raise_error()
+        busy = [i for i, pending in enumerate(self._pending) if pending]
+        if not busy:
+            callback()
+            return
+        countdown = _Countdown(len(busy), callback)
+        for i in busy:
+            self._queues[i].put((_Countdown.arrive, countdown))
+            self._pending[i] = False
+
+    def drain(self) -> None:
+        """Wait until everything handed over is hashed and checked; raise what a worker raised."""
+        done = threading.Event()
+        countdown = _Countdown(len(self._queues), done.set)
+        for i, q in enumerate(self._queues):  # (each queue is in order: past its marker, it is done)
+            q.put((_Countdown.arrive, countdown))
+            self._pending[i] = False
+        done.wait()
+        self.raise_error()
+
+    def raise_error(self) -> None:
+        if self._errors:
+            raise self._errors[0]
+
+    def close(self) -> None:
+        for q in self._queues:
+            q.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def __enter__(self) -> HashWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _work(self, jobs: queue.SimpleQueue) -> None:
+        while (job := jobs.get()) is not None:
+            function, argument = job
+            try:
+                function(argument)
+            except BaseException as err:  # (raised on the verifier's thread; countdowns must still arrive)
+                self._errors.append(err)
+
+
+class _Hashing:
+    """One entry's running CRC-32 and MD5, updated by its worker."""
+
+    __slots__ = ("crc", "md5", "worker")
+
+    def __init__(self, worker: int, md5: Any) -> None:
+        self.worker = worker
+        self.md5 = md5
+        self.crc = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.crc = zlib.crc32(data, self.crc)
+        if self.md5 is not None:
+            self.md5.update(data)
+
+    def finish(self, job: tuple[ZipEntry, Callable[[int], None]]) -> None:
+        entry, check = job
+        entry.crc32 = self.crc
+        if self.md5 is not None:
+            entry.md5 = self.md5.hexdigest()
+        check(self.crc)
+
+
+class _Countdown:
+    __slots__ = ("_callback", "_left", "_lock")
+
+    def __init__(self, count: int, callback: Callable[[], object]) -> None:
+        self._left = count
+        self._callback = callback
+        self._lock = threading.Lock()
+
+    def arrive(self) -> None:
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._callback()
+
+
 class _Entry:
     """The entry being read: its header fields and running digests."""
 
@@ -113,6 +245,7 @@ class _Entry:
         "expected_csize",
         "expected_size",
         "flags",
+        "hashing",
         "listing",
         "md5",
         "method",
@@ -134,6 +267,8 @@ class _Entry:
         self.size = 0
         self.compressed = 0
         self.md5 = None
+        self.hashing: _Hashing | None = None
+        """Its CRC-32 and MD5 computed by :class:`HashWorkers` (None: inline, in ``crc`` and ``md5``)."""
         self.out: BinaryIO | None = None
         self.listing: bytearray | None = None
 
@@ -159,7 +294,11 @@ class StreamingZipVerifier:
     :param compute_md5: compute each entry's MD5 (needed to check ``md5hashes.csv`` and for the manifest).
     :param what: how messages name the zip (``"getImage(SeriesInstanceUID='1.2.3')"``).
     :param on_data: called with the number of uncompressed bytes as each piece of entry data is checked.
-    :param on_entry: called with each entry once it passed its checks.
+    :param on_entry: called with each entry once its structure and size passed their checks (with
+        ``hash_workers``, its CRC-32 and MD5 may be checked and set later).
+    :param hash_workers: hash large entries (CRC-32 and MD5) on these worker threads instead of inline;
+        :meth:`finish` waits for them. The caller must then not reuse a chunk's buffer before
+        :meth:`HashWorkers.after` says so.
     """
 
     def __init__(
@@ -170,8 +309,10 @@ class StreamingZipVerifier:
         what: str = "the zip",
         on_data: Callable[[int], None] | None = None,
         on_entry: Callable[[ZipEntry], None] | None = None,
+        hash_workers: HashWorkers | None = None,
     ) -> None:
         self.sink = sink
+        self.hash_workers = hash_workers
         self.compute_md5 = compute_md5
         self.what = what
         self.on_data = on_data
@@ -200,15 +341,15 @@ class StreamingZipVerifier:
 
     # --- feeding ------------------------------------------------------------------------------------
     def feed(self, chunk: bytes | bytearray | memoryview) -> None:
-        """Check the next bytes of the zip."""
-        if not isinstance(chunk, bytes):
-            chunk = bytes(chunk)
-        n = len(chunk)
+        """Check the next bytes of the zip (not copied: entry data is hashed and written from ``chunk``)."""
+        view = memoryview(chunk)
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")
+        n = view.nbytes
         self.position += n
         if self.fallback_reason is not None or self._done:
             return
-        self._chunk = chunk
-        view = memoryview(chunk)
+        self._chunk = chunk if isinstance(chunk, bytes | bytearray) else None  # (see _stored_until_descriptor)
         i = 0
         while i < n:
             if self._data is not None:
@@ -233,6 +374,8 @@ class StreamingZipVerifier:
             raise RuntimeError("the zip was not followed inline; check it with verify_zip_file()")
         if not self._done:
             raise self._error(f"the zip is truncated: it ended after {self.position:,} bytes {self._where()}")
+        if self.hash_workers is not None:
+            self.hash_workers.drain()
         checks = [
             f"zip complete: {len(self._entries)} entries, central directory and end record agree",
             "CRC-32 of every entry matches",
@@ -264,6 +407,8 @@ class StreamingZipVerifier:
             return
         if sig in (CENTRAL_SIG, ZIP64_EOCD_SIG, EOCD_SIG) and self._central_start is None:
             self._central_start = start
+            if self.hash_workers is not None:
+                self.hash_workers.drain()  # (every entry's CRC-32, to compare with the central directory)
         if sig == CENTRAL_SIG:
             self._expect(_CENTRAL.size, self._on_central)
         elif sig == ZIP64_EOCD_SIG:
@@ -303,6 +448,10 @@ class StreamingZipVerifier:
             entry.md5 = hashlib.md5(usedforsecurity=False)
         if posixpath.basename(name).lower() == MD5_LISTING:
             entry.listing = bytearray()
+        elif self.hash_workers is not None and not entry.has_descriptor and size >= HashWorkers.MIN_ENTRY:
+            # (an entry whose end is found by its CRC, after a data descriptor, is hashed inline)
+            entry.hashing = self.hash_workers.start(self.compute_md5)
+            entry.md5 = None
         if self.sink is not None and not name.endswith("/"):
             entry.out = self.sink.open(name)
         self._entry = entry
@@ -327,10 +476,13 @@ class StreamingZipVerifier:
         if not data:
             return
         entry = self._entry
-        entry.crc = zlib.crc32(data, entry.crc)
         entry.size += len(data)
-        if entry.md5 is not None:
-            entry.md5.update(data)
+        if entry.hashing is not None:
+            self.hash_workers.update(entry.hashing, data)
+        else:
+            entry.crc = zlib.crc32(data, entry.crc)
+            if entry.md5 is not None:
+                entry.md5.update(data)
         if entry.out is not None:
             entry.out.write(data)
         if entry.listing is not None:
@@ -409,6 +561,8 @@ class StreamingZipVerifier:
             if end is not None:
                 self._parsed += end - len(tail)
                 return i + end - len(tail)
+        if self._chunk is None:  # (fed a memoryview: searching needs bytes; copied once per chunk)
+            self._chunk = bytes(view)
         end = self._scan(self._chunk, i, n)
         used = (n if end is None else end) - i
         self._parsed += used
@@ -469,11 +623,8 @@ class StreamingZipVerifier:
 
     def _finish_entry(self) -> None:
         entry = self._entry
-        if entry.crc != entry.expected_crc:
-            raise self._error(
-                f"entry {entry.name!r} fails its CRC check: the zip says {entry.expected_crc:08x}, the data "
-                f"gives {entry.crc:08x}"
-            )
+        if entry.hashing is None:
+            self._check_crc(entry.name, entry.expected_crc, entry.crc)
         if entry.size != entry.expected_size or entry.compressed != entry.expected_csize:
             raise self._error(
                 f"entry {entry.name!r}: the zip says {entry.expected_size:,} bytes ({entry.expected_csize:,} "
@@ -487,6 +638,9 @@ class StreamingZipVerifier:
         done = ZipEntry(
             entry.name, entry.size, entry.compressed, entry.crc, entry.md5.hexdigest() if entry.md5 else None
         )
+        if entry.hashing is not None:
+            name, expected = entry.name, entry.expected_crc
+            self.hash_workers.finish(entry.hashing, done, lambda crc: self._check_crc(name, expected, crc))
         self._entries.append(done)
         self._by_name[done.name] = done
         self._entry = None
@@ -494,6 +648,12 @@ class StreamingZipVerifier:
         if self.on_entry is not None:
             self.on_entry(done)
         self._next_record()
+
+    def _check_crc(self, name: str, expected: int, crc: int) -> None:
+        if crc != expected:
+            raise self._error(
+                f"entry {name!r} fails its CRC check: the zip says {expected:08x}, the data gives {crc:08x}"
+            )
 
     # --- central directory and end records ----------------------------------------------------------
     def _on_central(self, record: bytes) -> None:

@@ -14,6 +14,7 @@ from airflow_provider_tcia.emulator.zipstream import ZipEntry as EmulatorEntry
 from airflow_provider_tcia.emulator.zipstream import iter_zip
 from airflow_provider_tcia.utils.zipverify import (
     DESCRIPTOR_SIG,
+    HashWorkers,
     StreamingZipVerifier,
     ZipVerificationError,
     check_contents,
@@ -254,3 +255,84 @@ def test_deflate_bomb_output_is_bounded():
     report = feed(data, 1 << 20, on_data=sizes.append).finish()
     assert report.entries[0].size == 64 << 20
     assert max(sizes) <= 4 << 20
+
+
+# --- hashing on worker threads (one series at a time) ---------------------------------------------------
+BIG_FILES = {
+    "LICENSE": b"CC BY 3.0\n",
+    **{f"{i:08d}.dcm": b"\0" * 128 + b"DICM" + os.urandom(HashWorkers.MIN_ENTRY + 7919 * i) for i in range(1, 6)},
+    "00000006.dcm": b"\0" * 128 + b"DICM" + os.urandom(900),  # small: hashed inline
+}
+
+
+def _central_offset(data: bytes) -> int:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.start_dir
+
+
+def feed_reusing_buffers(data: bytes, size: int, workers: HashWorkers, **kwargs) -> StreamingZipVerifier:
+    """Feed ``data`` as the downloader does: through two reused buffers, each given back only when the workers
+    say so — and scribbled over right then, so a slice still in use would show."""
+    import queue
+
+    free: queue.SimpleQueue = queue.SimpleQueue()
+    for _ in range(2):
+        free.put(bytearray(size))
+
+    def give_back(buffer: bytearray) -> None:
+        buffer[:] = b"\xee" * len(buffer)
+        free.put(buffer)
+
+    verifier = StreamingZipVerifier(what="getImage(SeriesInstanceUID='1.2.3')", hash_workers=workers, **kwargs)
+    for i in range(0, len(data), size):
+        buffer = free.get(timeout=10)
+        piece = data[i : i + size]
+        buffer[: len(piece)] = piece
+        verifier.feed(memoryview(buffer)[: len(piece)])
+        workers.after(lambda b=buffer: give_back(b))
+    return verifier
+
+
+@pytest.fixture(params=["fast", "slow"])
+def worker_speed(request, monkeypatch):
+    """Slow workers (a pause before each piece) make the verifier wait for them, whatever the timing."""
+    if request.param == "slow":
+        import time
+
+        from airflow_provider_tcia.utils import zipverify
+
+        update = zipverify._Hashing.update
+
+        def slow_update(self, data):
+            time.sleep(0.002)
+            update(self, data)
+
+        monkeypatch.setattr(zipverify._Hashing, "update", slow_update)
+    return request.param
+
+
+@pytest.mark.parametrize("chunk", [4096, 100_003, 1 << 20, "central"])
+@pytest.mark.parametrize("shape", ["stored", "deflated", "stored+descriptor", "stored+zip64"])
+def test_hash_workers_give_the_inline_report(shape, chunk, worker_speed):
+    files = {**BIG_FILES, "md5hashes.csv": md5_listing(BIG_FILES)}
+    data = make_zip(files, **SHAPES[shape])
+    if chunk == "central":  # the central directory starts a chunk: the entries' hashes may still be running
+        chunk = _central_offset(data)
+    inline = feed(data, chunk).finish()
+    sink = _MemorySink()
+    with HashWorkers(2) as workers:
+        report = feed_reusing_buffers(data, chunk, workers, sink=sink).finish()
+    assert report.entries == inline.entries
+    assert {e.name: e.md5 for e in report.entries if e.is_dicom} == {
+        n: hashlib.md5(d).hexdigest() for n, d in BIG_FILES.items() if n.endswith(".dcm")
+    }
+    assert sink.files == files
+    check_contents(report, expected_count=6, require_md5=True)
+
+
+@pytest.mark.parametrize("where", ["00000002.dcm", "00000005.dcm"])
+def test_hash_workers_catch_a_bad_crc(where, worker_speed):
+    data = bytearray(make_zip(BIG_FILES))
+    data[data.index(where.encode()) + 12 + 5000] ^= 0xFF
+    with HashWorkers(2) as workers, pytest.raises(ZipVerificationError, match=f"entry '{where}' fails its CRC"):
+        feed_reusing_buffers(bytes(data), 65536, workers).finish()
