@@ -31,6 +31,7 @@ from typing import IO, Any
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, TciaError, TciaNotFoundError
 from airflow_provider_tcia.hooks.tcia import TciaHook, TciaStream
 from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
@@ -122,8 +123,9 @@ class DownloadPlan:
         return self.folder(ref) / f"{ref.series_instance_uid}{MANIFEST_SUFFIX}"
 
 
-class _BodyFailure(Exception):
-    """A failure while reading or verifying the body: worth downloading the series again."""
+class BodyFailure(Exception):
+    """A failure while reading or verifying a body: worth downloading the series (or image) again. Wraps the
+    error; the download engines start over on it with :func:`~airflow_provider_tcia.api.retry.retry_call`."""
 
     def __init__(self, error: TciaError) -> None:
         super().__init__(str(error))
@@ -303,31 +305,35 @@ class SeriesDownloader:
         manifest_path: ObjectStoragePath,
         started: float,
     ) -> SeriesResult:
-        policy = self.hook.config.retry
         uid = ref.series_instance_uid
-        attempt = 0
+        attempts = 0
         spool = False
-        while True:
-            try:
-                return self._attempt(ref, count_source, data_path, manifest_path, attempt + 1, spool, started)
-            except _Respool as why:
-                self.log.warning("series %s: %s; downloading it whole, then checking and extracting it", uid, why)
-                spool = True
-            except _BodyFailure as failure:
-                err = failure.error
-                if not policy.can_retry(attempt):
-                    raise type(err)(
-                        f"series {uid}: gave up after {attempt + 1} downloads (max_retries={policy.max_retries}); "
-                        f"the last: {err}"
-                    ) from None
-                delay = policy.delay(attempt)
-                self.log.warning(
-                    "series %s: %s; downloading it again in %.1f s (retry %d/%d)",
-                    uid, err, delay, attempt + 1, policy.max_retries,
-                )  # fmt: skip
-                if self._stop.wait(delay):
-                    raise DownloadStopped(f"stopped while waiting to retry series {uid}") from None
-                attempt += 1
+
+        def download_once() -> SeriesResult:
+            nonlocal attempts, spool
+            attempts += 1
+            while True:
+                try:
+                    return self._attempt(ref, count_source, data_path, manifest_path, attempts, spool, started)
+                except _Respool as why:  # (the same attempt, the zip downloaded whole this time)
+                    self.log.warning("series %s: %s; downloading it whole, then checking and extracting it", uid, why)
+                    spool = True
+
+        def pause(delay: float) -> None:
+            if self._stop.wait(delay):
+                raise DownloadStopped(f"stopped while waiting to retry series {uid}")
+
+        policy = self.hook.config.retry
+        try:
+            return retry_call(
+                policy, download_once, retry_on=(BodyFailure,), what=f"downloading series {uid}", log=self.log,
+                sleep=pause,
+            )  # fmt: skip
+        except BodyFailure as failure:
+            err = failure.error
+            raise type(err)(
+                f"series {uid}: gave up after {attempts} downloads (max_retries={policy.max_retries}); the last: {err}"
+            ) from None
 
     def _attempt(
         self,
@@ -356,7 +362,7 @@ class SeriesDownloader:
                         what=what,
                     )
                 except (TciaIncompleteResponseError, TciaCorruptPayloadError) as err:
-                    raise _BodyFailure(err) from err
+                    raise BodyFailure(err) from err
                 source_url = stream.url
             self._publish(data_tmp, data_path, manifest_path)
             config = self.hook.config
@@ -402,44 +408,31 @@ class SeriesDownloader:
         # One series at a time: CRC-32s and MD5s on two worker threads (entry by entry) while this one receives,
         # writes and follows the zip's structure. Several series at once keep both cores busy without them.
         workers = HashWorkers(HASH_WORKERS) if self._pipelined and not spool else None
+        verifier = None
         try:
-            return self._receive_checked(stream, what, data_tmp, zip_tmp, extract=extract, spool=spool, workers=workers)
+            if not spool:
+                verifier = StreamingZipVerifier(
+                    sink=FolderSink(data_tmp) if extract else None,
+                    what=what,
+                    on_data=lambda n: self.progress.add(data=n),
+                    on_entry=self._count_file,
+                    hash_workers=workers,
+                )
+            if extract and not spool:
+                try:
+                    self._pump(stream, verifier, None, workers)
+                finally:
+                    verifier.abort()
+                if verifier.fallback_reason is not None:
+                    raise _Respool(verifier.fallback_reason)
+                return verifier.finish()
+            with open_writer(zip_tmp) as out:
+                self._pump(stream, verifier, out, workers)
+            if verifier is not None and verifier.fallback_reason is None:
+                return verifier.finish()
         finally:
             if workers is not None:
                 workers.close()
-
-    def _receive_checked(
-        self,
-        stream: TciaStream,
-        what: str,
-        data_tmp: ObjectStoragePath,
-        zip_tmp: ObjectStoragePath,
-        *,
-        extract: bool,
-        spool: bool,
-        workers: HashWorkers | None,
-    ) -> ZipReport:
-        verifier = None
-        if not spool:
-            verifier = StreamingZipVerifier(
-                sink=FolderSink(data_tmp) if extract else None,
-                what=what,
-                on_data=lambda n: self.progress.add(data=n),
-                on_entry=self._count_file,
-                hash_workers=workers,
-            )
-        if extract and not spool:
-            try:
-                self._pump(stream, verifier, None, workers)
-            finally:
-                verifier.abort()
-            if verifier.fallback_reason is not None:
-                raise _Respool(verifier.fallback_reason)
-            return verifier.finish()
-        with open_writer(zip_tmp) as out:
-            self._pump(stream, verifier, out, workers)
-        if verifier is not None and verifier.fallback_reason is None:
-            return verifier.finish()
         if verifier is not None:
             self.log.info("%s: %s; checking it through its central directory", what, verifier.fallback_reason)
         with zip_tmp.open("rb") as fh:

@@ -19,10 +19,11 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
 from airflow_provider_tcia.hooks.tcia import TciaHook
 from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
-from airflow_provider_tcia.utils.download import DownloadStopped, TciaDownloadError
+from airflow_provider_tcia.utils.download import BodyFailure, DownloadStopped, TciaDownloadError
 from airflow_provider_tcia.utils.progress import DownloadProgress
 from airflow_provider_tcia.utils.storage import atomic_writer
 
@@ -139,9 +140,11 @@ class ImageDownloader:
         return size if media_storage_sop_instance_uid(head) == sop_instance_uid else None
 
     def _with_retries(self, series_instance_uid: str, sop_instance_uid: str, path: ObjectStoragePath) -> int:
-        policy = self.hook.config.retry
-        attempt = 0
-        while True:
+        attempts = 0
+
+        def download_once() -> int:
+            nonlocal attempts
+            attempts += 1
             opened = False
             try:
                 with self.hook.stream_single_image(series_instance_uid, sop_instance_uid) as stream:
@@ -149,19 +152,21 @@ class ImageDownloader:
                     return self._receive(stream, sop_instance_uid, path)
             except (TciaIncompleteResponseError, TciaCorruptPayloadError) as err:
                 if not opened:
-                    raise
-                if not policy.can_retry(attempt):
-                    raise type(err)(
-                        f"image {sop_instance_uid}: gave up after {attempt + 1} downloads; the last: {err}"
-                    ) from None
-                delay = policy.delay(attempt)
-                self.log.warning(
-                    "image %s: %s; downloading it again in %.1f s (retry %d/%d)",
-                    sop_instance_uid, err, delay, attempt + 1, policy.max_retries,
-                )  # fmt: skip
-                if self._stop.wait(delay):
-                    raise DownloadStopped(f"stopped while waiting to retry image {sop_instance_uid}") from None
-                attempt += 1
+                    raise  # (opening the request is retried by the hook itself)
+                raise BodyFailure(err) from err
+
+        def pause(delay: float) -> None:
+            if self._stop.wait(delay):
+                raise DownloadStopped(f"stopped while waiting to retry image {sop_instance_uid}")
+
+        try:
+            return retry_call(
+                self.hook.config.retry, download_once, retry_on=(BodyFailure,),
+                what=f"downloading image {sop_instance_uid}", log=self.log, sleep=pause,
+            )  # fmt: skip
+        except BodyFailure as failure:
+            err = failure.error
+            raise type(err)(f"image {sop_instance_uid}: gave up after {attempts} downloads; the last: {err}") from None
 
     def _receive(self, stream: Any, sop_instance_uid: str, path: ObjectStoragePath) -> int:
         what = f"getSingleImage(SOPInstanceUID={sop_instance_uid!r})"
