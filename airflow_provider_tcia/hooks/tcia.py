@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.client
 import inspect
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -25,6 +23,7 @@ from airflow_provider_tcia.api.jsonstream import iter_json_array
 from airflow_provider_tcia.api.redact import register_secret
 from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.exceptions import TciaBadRequestError
+from airflow_provider_tcia.hooks.body import TRANSIENT_SYNC, ResponseBody, TciaStream, iter_response_chunks
 from airflow_provider_tcia.hooks.config import TciaConfig
 from airflow_provider_tcia.hooks.transport import (
     Call,
@@ -36,127 +35,8 @@ from airflow_provider_tcia.hooks.transport import (
     prepare,
 )
 
-CHUNK = 1 << 20
 _PEEK = 512
-_TRANSIENT_SYNC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 _TRANSIENT_ASYNC = (httpx.TransportError,)
-
-
-@dataclass
-class TciaStream:
-    """An open download: iterate it for the body's chunks, or :meth:`readinto` a buffer of your own (no copy
-    and no allocation per chunk); the connection is closed when the ``with`` ends. Use one or the other."""
-
-    url: str
-    """The request URL, safe to log (no key)."""
-    headers: dict[str, str]
-    md5_included: bool
-    """Whether the zip carries ``md5hashes.csv`` (NBIA only)."""
-    _chunks: Iterator[bytes]
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._chunks)
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        """Fill ``buffer`` with the next bytes of the body (completely, unless the body ends first); the count,
-        0 at the end. Raises :class:`TciaIncompleteResponseError` if the connection breaks."""
-        readinto = getattr(self._chunks, "readinto", None)
-        if readinto is None:  # (a plain iterator of chunks)
-            self._chunks = _Body.of_chunks(iter(self._chunks))
-            readinto = self._chunks.readinto
-        return readinto(buffer)
-
-
-class _Body:
-    """A download's body, read from the socket by :mod:`http.client` straight into the caller's buffer.
-
-    requests' ``iter_content`` on a chunked body yields one piece per HTTP chunk (a few KiB each from some
-    servers), each a new ``bytes``; ``readinto`` decodes the chunked framing into one large, reused buffer
-    instead. Bodies that are content-encoded (or a response object that is not :mod:`http.client`'s, as with
-    test adapters) are read through ``iter_content`` and copied into the buffer.
-    """
-
-    def __init__(self, call: Call | None, response: requests.Response | None, chunks: Iterator[bytes] | None = None):
-        self._call = call
-        self._response = response
-        fp = getattr(response.raw, "_fp", None) if response is not None else None
-        encoding = (response.headers.get("Content-Encoding") or "").strip().lower() if response is not None else ""
-        self._fp: http.client.HTTPResponse | None = (
-            fp if isinstance(fp, http.client.HTTPResponse) and encoding in ("", "identity") else None
-        )
-        if chunks is None and self._fp is None:
-            chunks = TciaHook._chunks(call, response)
-        self._chunks = chunks
-        self._pending = memoryview(b"")
-        self.position = 0
-
-    @classmethod
-    def of_chunks(cls, chunks: Iterator[bytes]) -> _Body:
-        return cls(None, None, chunks)
-
-    def peek(self, size: int) -> bytes:
-        """The first bytes of the body (at most ``size`` when read from the socket); they are read again."""
-        first = self._read(size) if self._fp is not None else next(self._chunks, b"")
-        self._pending = memoryview(first)
-        return first
-
-    def _read(self, size: int) -> bytes:
-        try:
-            data = self._fp.read(size)
-        except (http.client.HTTPException, OSError, ValueError) as err:
-            raise self._broken(err) from None
-        if not data:
-            self._at_end()
-        self.position += len(data)
-        return data
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        if self._pending:
-            n = min(len(buffer), len(self._pending))
-            buffer[:n] = self._pending[:n]
-            self._pending = self._pending[n:]
-            return n
-        if self._fp is None:
-            chunk = next(self._chunks, b"")
-            self._pending = memoryview(chunk)
-            return self.readinto(buffer) if chunk else 0
-        try:
-            n = self._fp.readinto(buffer)
-        except (http.client.HTTPException, OSError, ValueError) as err:
-            raise self._broken(err) from None
-        if not n:
-            self._at_end()
-        self.position += n
-        return n
-
-    def __iter__(self) -> Iterator[bytes]:
-        if self._pending:
-            yield bytes(self._pending)
-            self._pending = memoryview(b"")
-        if self._fp is None:
-            yield from self._chunks
-            return
-        while chunk := self._read(CHUNK):
-            yield chunk
-
-    def _at_end(self) -> None:
-        fp = self._fp
-        if fp is None:
-            return
-        if fp.length:  # (http.client reports a body cut short of its Content-Length as its end)
-            raise TciaIncompleteResponseError(
-                f"{self._call.what}: the body ended after {self.position:,} bytes, {fp.length:,} short of its "
-                f"Content-Length, from {self._call.shown_url}"
-            )
-        if fp.isclosed():
-            self._response.raw.release_conn()  # read to its end: the connection can serve another request
-
-    def _broken(self, err: BaseException) -> TciaIncompleteResponseError:
-        call = self._call
-        return TciaIncompleteResponseError(
-            f"{call.what}: the connection broke while reading the body ({type(err).__name__}: "
-            f"{call.redact(str(err))}) from {call.shown_url}"
-        )
 
 
 class TciaHook(BaseHook):
@@ -402,15 +282,15 @@ class TciaHook(BaseHook):
                     timeout=self.config.timeout,
                     stream=True,
                 )
-            except _TRANSIENT_SYNC as err:
+            except TRANSIENT_SYNC as err:
                 failure = f"{type(err).__name__}: {err}"
             else:
                 status = response.status_code
                 self.log.info("TCIA %s: GET %s → %s", call.request.endpoint.name, call.shown_url, status)
                 if status < 400:
-                    # A download is read with http.client's readinto (see _Body); a query's chunks are parsed.
-                    reader = _Body(call, response) if keep_response else None
-                    chunks = self._chunks(call, response) if reader is None else None
+                    # A download is read with http.client's readinto (see ResponseBody); a query's chunks are parsed.
+                    reader = ResponseBody(call, response) if keep_response else None
+                    chunks = iter_response_chunks(call, response) if reader is None else None
                     try:
                         first = reader.peek(_PEEK) if reader is not None else next(chunks, b"")
                     except TciaIncompleteResponseError as err:
@@ -445,18 +325,6 @@ class TciaHook(BaseHook):
             )  # fmt: skip
             time.sleep(delay)
             attempt += 1
-
-    @staticmethod
-    def _chunks(call: Call, response: requests.Response) -> Iterator[bytes]:
-        try:
-            for chunk in response.iter_content(CHUNK):
-                if chunk:
-                    yield chunk
-        except (*_TRANSIENT_SYNC, requests.exceptions.ContentDecodingError) as err:
-            raise TciaIncompleteResponseError(
-                f"{call.what}: the connection broke while reading the body ({type(err).__name__}: "
-                f"{call.redact(str(err))}) from {call.shown_url}"
-            ) from None
 
     # --- async side (triggers) ----------------------------------------------------------------------
     async def aquery(self, endpoint: str, **params: Any) -> list[dict[str, Any]]:
