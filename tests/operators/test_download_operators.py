@@ -311,6 +311,17 @@ def test_download_examples_dag(airflow_db, tcia_emulator, use_emulator, tmp_path
     assert sorted(events[0].extra["series"]) == sorted(data["series_instance_uids"])
     assert events[0].extra["downloaded"] == 3 and events[0].extra["layout"] == "extract"
 
+    # The consumer DAG is scheduled on that Asset; its task reads the series from the events that triggered it.
+    consumer = module.consumer
+    assert list(consumer.timetable.asset_condition.objects) == [module.DOWNLOADED_SERIES]
+    read = consumer.get_task("new_series").python_callable
+    assert sorted(read(triggering_asset_events={module.DOWNLOADED_SERIES: events})) == sorted(
+        data["series_instance_uids"]
+    )
+    manual = consumer.test()  # a manual run has no triggering events: nothing new, and it says so
+    assert manual.state == "success"
+    assert [ti.xcom_pull(task_ids="new_series") for ti in manual.get_task_instances()] == [[]]
+
     # A second run finds everything in place.
     before = len(image_requests(tcia_emulator))
     dag_run = module.dag.test(run_conf=conf)
