@@ -27,11 +27,11 @@ from airflow_provider_tcia.hooks.body import TRANSIENT_SYNC, ResponseBody, TciaS
 from airflow_provider_tcia.hooks.config import TciaConfig
 from airflow_provider_tcia.hooks.transport import (
     Call,
+    Failure,
     TciaIncompleteResponseError,
     corrupt,
-    error_for_status,
-    exhausted,
-    payload_problem,
+    judge,
+    next_delay,
     prepare,
 )
 
@@ -273,57 +273,37 @@ class TciaHook(BaseHook):
         policy = self.config.retry
         attempt = 0
         while True:
-            retry_after = None
             try:
                 response = self.session.get(
-                    call.url,
-                    params=call.params,
-                    headers=call.headers,
-                    timeout=self.config.timeout,
-                    stream=True,
+                    call.url, params=call.params, headers=call.headers, timeout=self.config.timeout, stream=True
                 )
             except TRANSIENT_SYNC as err:
-                failure = f"{type(err).__name__}: {err}"
+                failure = Failure(f"{type(err).__name__}: {err}")
             else:
-                status = response.status_code
-                self.log.info("TCIA %s: GET %s → %s", call.request.endpoint.name, call.shown_url, status)
-                if status < 400:
-                    # A download is read with http.client's readinto (see ResponseBody); a query's chunks are parsed.
-                    reader = ResponseBody(call, response) if keep_response else None
-                    chunks = iter_response_chunks(call, response) if reader is None else None
+                self.log.info("TCIA %s: GET %s → %s", call.request.endpoint.name, call.shown_url, response.status_code)
+                # A download is read with http.client's readinto (see ResponseBody); a query's chunks are parsed.
+                reader = ResponseBody(call, response) if keep_response else None
+                chunks = iter_response_chunks(call, response) if reader is None else None
+                try:
+                    if response.status_code >= 400:
+                        head = _head(response)
+                    else:
+                        head = reader.peek(_PEEK) if reader is not None else next(chunks, b"")
+                    failure = judge(call, response.status_code, response.headers, head, expect=expect, policy=policy)
+                except TciaIncompleteResponseError as err:
+                    failure = Failure(str(err))
+                except BaseException:
+                    response.close()  # a final error (401, 404 …)
+                    raise
+                if failure is None:
+                    body = reader if reader is not None else _prepend(head, chunks)
                     try:
-                        first = reader.peek(_PEEK) if reader is not None else next(chunks, b"")
-                    except TciaIncompleteResponseError as err:
+                        yield (response, body) if keep_response else body
+                    finally:
                         response.close()
-                        first, failure = None, str(err)
-                    if first is not None:
-                        problem = payload_problem(call, first, expect=expect)
-                        if problem is None:
-                            body = reader if reader is not None else _prepend(first, chunks)
-                            try:
-                                yield (response, body) if keep_response else body
-                            finally:
-                                response.close()
-                            return
-                        response.close()
-                        failure = problem
-                        if not policy.can_retry(attempt):
-                            raise corrupt(call, problem)
-                else:
-                    head = _head(response)
-                    response.close()
-                    if not policy.retryable_status(status):
-                        raise error_for_status(call, status, head) from None
-                    failure = f"HTTP {status}: {head[:200]!r}"
-                    retry_after = response.headers.get("Retry-After")
-            if not policy.can_retry(attempt):
-                raise exhausted(call, attempt + 1, failure) from None
-            delay = policy.delay(attempt, retry_after)
-            self.log.warning(
-                "TCIA %s: %s; retry %d/%d in %.1f s",
-                call.request.endpoint.name, call.redact(failure), attempt + 1, policy.max_retries, delay,
-            )  # fmt: skip
-            time.sleep(delay)
+                    return
+                response.close()
+            time.sleep(next_delay(call, policy, attempt, failure, self.log))
             attempt += 1
 
     # --- async side (triggers) ----------------------------------------------------------------------
@@ -348,33 +328,18 @@ class TciaHook(BaseHook):
         attempt = 0
         async with httpx.AsyncClient(timeout=timeout, verify=config.verify, proxy=_proxy(config)) as client:
             while True:
-                retry_after = None
                 try:
                     response = await client.get(call.url, params=list(call.params), headers=call.headers)
                 except _TRANSIENT_ASYNC as err:
-                    failure = f"{type(err).__name__}: {err}"
+                    failure = Failure(f"{type(err).__name__}: {err}")
                 else:
-                    status = response.status_code
                     body = response.content
-                    if status < 400:
-                        problem = payload_problem(call, body[:_PEEK], expect="json")
-                        if problem is None:
-                            return body
-                        failure = problem
-                        if not policy.can_retry(attempt):
-                            raise corrupt(call, problem)
-                    elif not policy.retryable_status(status):
-                        raise error_for_status(call, status, body[:_PEEK]) from None
-                    else:
-                        failure = f"HTTP {status}: {body[:200]!r}"
-                        retry_after = response.headers.get("Retry-After")
-                if not policy.can_retry(attempt):
-                    raise exhausted(call, attempt + 1, failure) from None
-                delay = policy.delay(attempt, retry_after)
-                self.log.warning(
-                    "TCIA %s: %s; retry in %.1f s", call.request.endpoint.name, call.redact(failure), delay
-                )
-                await asyncio.sleep(delay)
+                    failure = judge(
+                        call, response.status_code, response.headers, body[:_PEEK], expect="json", policy=policy
+                    )
+                    if failure is None:
+                        return body
+                await asyncio.sleep(next_delay(call, policy, attempt, failure, self.log))
                 attempt += 1
 
 

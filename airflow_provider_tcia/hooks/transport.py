@@ -4,11 +4,14 @@ and the messages of the errors they raise. Only moving bytes is left to each sid
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
 from airflow_provider_tcia.api.generations import ApiRequest
 from airflow_provider_tcia.api.redact import redact_text, redact_url
+from airflow_provider_tcia.api.retry import RetryPolicy
 from airflow_provider_tcia.exceptions import (
     TciaAuthError,
     TciaBadRequestError,
@@ -117,3 +120,42 @@ def corrupt(call: Call, problem: str) -> TciaCorruptPayloadError:
 
 def exhausted(call: Call, tries: int, failure: str) -> TciaServerError:
     return TciaServerError(f"{call.what} failed after {tries} tries; last: {call.redact(failure)} ({call.shown_url})")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a try failed in a way worth another try."""
+
+    message: str
+    retry_after: str | None = None
+    """The server's ``Retry-After``, if it sent one."""
+    payload: bool = False
+    """A 200 whose body is not what was asked for (reported as corrupt when no tries are left)."""
+
+
+def judge(
+    call: Call, status: int, headers: Mapping[str, str], head: bytes, *, expect: str, policy: RetryPolicy
+) -> Failure | None:
+    """Judge an answer by its status and first bytes: ``None`` if it is usable, a :class:`Failure` worth
+    another try, or raise the final error (400/401/403/404 …). Shared by the sync and the async transport."""
+    if status < 400:
+        problem = payload_problem(call, head, expect=expect)
+        return None if problem is None else Failure(problem, payload=True)
+    if not policy.retryable_status(status):
+        raise error_for_status(call, status, head)
+    return Failure(f"HTTP {status}: {head[:200]!r}", headers.get("Retry-After"))
+
+
+def next_delay(call: Call, policy: RetryPolicy, attempt: int, failure: Failure, log: Any) -> float:
+    """Seconds to sleep before trying ``call`` again after failed try ``attempt`` (0-based, logged); raises the
+    final error when the policy allows no more tries."""
+    if not policy.can_retry(attempt):
+        if failure.payload:
+            raise corrupt(call, failure.message)
+        raise exhausted(call, attempt + 1, failure.message)
+    delay = policy.delay(attempt, failure.retry_after)
+    log.warning(
+        "TCIA %s: %s; retry %d/%d in %.1f s",
+        call.request.endpoint.name, call.redact(failure.message), attempt + 1, policy.max_retries, delay,
+    )  # fmt: skip
+    return delay

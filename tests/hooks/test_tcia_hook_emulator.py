@@ -259,6 +259,12 @@ def test_missing_or_wrong_key_is_an_auth_error(use_emulator, tcia_emulator):
         use_emulator(tcia_emulator, "legacy", api_key="wrong-key-123").get_collection_values()
     assert len(tcia_emulator.requests()) == before + 1  # not retried
     assert "wrong-key-123" not in str(info.value)
+    # The async side (triggers) judges answers the same way: raised at once, not retried.
+    wrong = use_emulator(tcia_emulator, "legacy", api_key="wrong-key-123")
+    before = len(tcia_emulator.requests())
+    with pytest.raises(TciaAuthError, match="HTTP 401"):
+        asyncio.run(wrong.aquery("getCollectionValues"))
+    assert len(tcia_emulator.requests()) == before + 1
 
 
 def test_test_connection_against_the_emulator(use_emulator, tcia_emulator):
