@@ -12,7 +12,7 @@ How the current API (NBIA) spells them differently is recorded on the entry too.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from airflow_provider_tcia.exceptions import TciaBadRequestError
@@ -57,8 +57,6 @@ class Endpoint:
     """NBIA's name where it differs (``getPatientByCollectionAndModality``)."""
     nbia_version: str = "v4"
     """The NBIA version that serves it (``v1`` for what v4 lacks)."""
-    nbia_param_names: Mapping[str, str] = field(default_factory=dict)
-    """NBIA's spelling of a parameter where it differs, by Python name (dates are the generations' job)."""
     nbia_formats: bool = True
     """False where NBIA ignores ``format`` and always answers JSON."""
     aliases: tuple[str, ...] = ()
@@ -217,7 +215,6 @@ ENDPOINTS: dict[str, Endpoint] = {
     )
 }  # fmt: skip
 
-# getPatient filters by `PatientId` on NBIA; its rows say `PatientId` too (see api.generations).
 _ALIASES = {alias: e for e in ENDPOINTS.values() for alias in (*e.aliases, e.method)} | {
     e.nbia_name: e for e in ENDPOINTS.values() if e.nbia_name
 }

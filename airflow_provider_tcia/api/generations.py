@@ -19,7 +19,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from airflow_provider_tcia.api.dates import parse_date
 from airflow_provider_tcia.api.endpoints import Endpoint
@@ -33,6 +33,16 @@ NBIA_FIELD_ALIASES = {
 }
 #: Fields that arrive as numbers or float-looking strings ("16357620.0") and are normalised to int.
 INTEGER_FIELDS = ("TotalSizeInBytes", "ObjectCount", "ImageCount", "SeriesCount")
+
+
+class DateParam(NamedTuple):
+    """How a generation spells the date of NewPatientsInCollection / NewStudiesInPatientCollection."""
+
+    name: str
+    format: str
+    """``strftime`` format."""
+    inclusive: bool
+    """Whether the server selects on or after the date (NBIA v4) rather than strictly after it."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +84,12 @@ class ApiGeneration:
     def path(self, endpoint: Endpoint) -> str:
         raise NotImplementedError
 
-    def date_param(self, endpoint: Endpoint) -> tuple[str, str]:
-        """(name, strftime format) of the date parameter."""
+    def date_param(self, endpoint: Endpoint) -> DateParam:
         raise NotImplementedError
 
-    def send_date(self, day: dt.date) -> dt.date:
+    def send_date(self, endpoint: Endpoint, day: dt.date) -> dt.date:
         """The date to send so that the query means the seed's "added after ``day``"."""
-        return day
+        return day + dt.timedelta(days=1) if self.date_param(endpoint).inclusive else day
 
     def param_name(self, endpoint: Endpoint, name: str) -> str:
         param = endpoint.param(name)
@@ -103,8 +112,8 @@ class ApiGeneration:
         for name, value in params.items():
             param = endpoint.param(name)
             if param.is_date:
-                name_, fmt = self.date_param(endpoint)
-                out.append((name_, self.send_date(parse_date(value, param=param.name)).strftime(fmt)))
+                day = self.send_date(endpoint, parse_date(value, param=param.name))
+                out.append((self.param_name(endpoint, name), day.strftime(self.date_param(endpoint).format)))
             else:
                 out.append((self.param_name(endpoint, name), _text(value)))
         return out
@@ -152,8 +161,8 @@ class LegacyApi(ApiGeneration):
     def path(self, endpoint: Endpoint) -> str:
         return f"/services/{self.version}/{endpoint.resource}/query/{endpoint.name}"
 
-    def date_param(self, endpoint: Endpoint) -> tuple[str, str]:
-        return "Date", "%Y-%m-%d"
+    def date_param(self, endpoint: Endpoint) -> DateParam:
+        return DateParam("Date", "%Y-%m-%d", inclusive=False)
 
 
 class NbiaApi(ApiGeneration):
@@ -175,21 +184,10 @@ class NbiaApi(ApiGeneration):
     def path(self, endpoint: Endpoint) -> str:
         return f"/nbia-api/services/{self.endpoint_version(endpoint)}/{endpoint.nbia_name or endpoint.name}"
 
-    def date_param(self, endpoint: Endpoint) -> tuple[str, str]:
+    def date_param(self, endpoint: Endpoint) -> DateParam:
         if self.endpoint_version(endpoint) == "v4":
-            return "fromDate", "%m-%d-%Y"
-        return "Date", "%Y/%m/%d"
-
-    def send_date(self, day: dt.date) -> dt.date:
-        # v4 selects on or after fromDate; v1 (like the seed) strictly after Date.
-        return day + dt.timedelta(days=1) if self.date_param_is_inclusive() else day
-
-    def date_param_is_inclusive(self) -> bool:
-        return self.version == "v4"
-
-    def param_name(self, endpoint: Endpoint, name: str) -> str:
-        param = endpoint.param(name)
-        return endpoint.nbia_param_names.get(param.name) or super().param_name(endpoint, name)
+            return DateParam("fromDate", "%m-%d-%Y", inclusive=True)
+        return DateParam("Date", "%Y/%m/%d", inclusive=False)
 
     def supports_format(self, endpoint: Endpoint) -> bool:
         return endpoint.kind == "query" and endpoint.nbia_formats

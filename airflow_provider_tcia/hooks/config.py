@@ -18,19 +18,6 @@ from airflow_provider_tcia.exceptions import TciaConfigurationError
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 120.0
 DEFAULT_MAX_RETRIES = 5
-KNOWN_EXTRAS = frozenset(
-    {
-        "environment",
-        "api",
-        "api_version",
-        "timeout",
-        "max_retries",
-        "retry_backoff",
-        "verify",
-        "proxies",
-        "api_key_in",
-    }
-)
 
 
 @dataclass(frozen=True)

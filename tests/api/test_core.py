@@ -97,6 +97,20 @@ def test_generations():
     assert LegacyApi("v3").path(get_endpoint("getSharedList")) == "/services/v3/SharedList/query/ContentsByName"
 
 
+def test_date_parameters_and_their_inclusivity():
+    ep = get_endpoint("NewPatientsInCollection")
+    assert LegacyApi().date_param(ep) == ("Date", "%Y-%m-%d", False)
+    assert NbiaApi().date_param(ep) == ("fromDate", "%m-%d-%Y", True)
+    assert NbiaApi("v1").date_param(ep) == ("Date", "%Y/%m/%d", False)
+    # Inclusive v4 gets the day after, so every generation means "added after 2024-12-31".
+    day = dt.date(2024, 12, 31)
+    assert [g.send_date(ep, day) for g in (LegacyApi(), NbiaApi(), NbiaApi("v1"))] == [
+        day,
+        dt.date(2025, 1, 1),
+        day,
+    ]
+
+
 def test_nbia_v4_allowed_parameters():
     # The emulator rejects anything else with 400, as NBIA v4 does.
     v4 = NbiaApi()
