@@ -232,6 +232,32 @@ def get_endpoint(name: str) -> Endpoint:
     return found
 
 
+def check_query(name: str, params: Mapping[str, object]) -> tuple[Endpoint, dict[str, object]]:
+    """The query endpoint called ``name`` and its parameters checked (by Python name, ``None`` dropped), dates
+    parsed to :class:`datetime.date`; a clear :class:`TciaBadRequestError` for a download endpoint, an unknown
+    or missing parameter, an empty value or a date that is not a date — before anything is sent."""
+    from airflow_provider_tcia.api.dates import parse_date
+
+    endpoint = get_endpoint(name)
+    if endpoint.kind != "query":
+        raise TciaBadRequestError(f"{endpoint.name} is a download, not a query endpoint; use {endpoint.method}()")
+    for key in params:
+        if not isinstance(key, str):
+            raise TciaBadRequestError(f"{endpoint.name}: parameter names must be strings, not {key!r}")
+    checked = endpoint.check_params(params)
+    for key, value in checked.items():
+        if endpoint.param(key).is_date:
+            checked[key] = parse_date(value, param=key)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            checked[key] = str(value)  # e.g. a numeric PatientID rendered as a native object
+        elif not isinstance(value, str):
+            raise TciaBadRequestError(
+                f"{endpoint.name}: {key} must be a string, not {type(value).__name__} {value!r}; one value per "
+                f"request (to query several, map the operator: .partial(...).expand({key}=[...]))"
+            )
+    return endpoint, checked
+
+
 def check_format(fmt: object) -> str:
     """``fmt`` lower-cased if it is one of :data:`FORMATS`; a clear error otherwise."""
     if isinstance(fmt, str) and fmt.lower() in FORMATS:

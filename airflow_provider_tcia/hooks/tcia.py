@@ -16,13 +16,12 @@ import requests
 from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
-from airflow_provider_tcia.api.endpoints import ENDPOINTS, Endpoint, check_format, get_endpoint
+from airflow_provider_tcia.api.endpoints import ENDPOINTS, Endpoint, check_format, check_query, get_endpoint
 from airflow_provider_tcia.api.formats import columns_of, iter_rendered
 from airflow_provider_tcia.api.generations import ApiRequest
 from airflow_provider_tcia.api.jsonstream import iter_json_array
 from airflow_provider_tcia.api.redact import register_secret
 from airflow_provider_tcia.api.retry import retry_call
-from airflow_provider_tcia.exceptions import TciaBadRequestError
 from airflow_provider_tcia.hooks.body import TRANSIENT_SYNC, ResponseBody, TciaStream, iter_response_chunks
 from airflow_provider_tcia.hooks.config import TciaConfig
 from airflow_provider_tcia.hooks.transport import (
@@ -195,13 +194,7 @@ class TciaHook(BaseHook):
         )
 
     def _checked(self, endpoint: str, params: dict[str, Any]) -> tuple[Endpoint, dict[str, Any]]:
-        ep = get_endpoint(endpoint)
-        if ep.kind != "query":
-            raise TciaBadRequestError(f"{ep.name} is a download; use {ep.method}()")
-        checked = ep.check_params(params)
-        # Encode now (dates included) so that bad input fails before anything is sent.
-        self.config.generation.encode(ep, checked)
-        return ep, checked
+        return check_query(endpoint, params)
 
     def _iter_rows(self, ep: Endpoint, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         config = self.config

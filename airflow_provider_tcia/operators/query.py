@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_tcia.api.dates import parse_date
-from airflow_provider_tcia.api.endpoints import Endpoint, get_endpoint
+from airflow_provider_tcia.api.endpoints import Endpoint, check_query, get_endpoint
 from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError, TciaIncompleteResponseError
 from airflow_provider_tcia.hooks.tcia import TciaHook
@@ -164,27 +163,7 @@ class TciaQueryOperator(BaseOperator):
         return dict(self.parameters)
 
     def _checked_query(self) -> tuple[Endpoint, dict[str, Any]]:
-        ep = get_endpoint(self.endpoint)  # type: ignore[arg-type]
-        given = self.query_params()
-        for key in given:
-            if not isinstance(key, str):
-                raise TciaBadRequestError(f"{ep.name}: parameter names must be strings, not {key!r}")
-        checked = ep.check_params(given)
-        out: dict[str, Any] = {}
-        for name, value in checked.items():
-            param = ep.param(name)
-            if param.is_date:
-                out[name] = parse_date(value, param=name)
-            elif isinstance(value, str):
-                out[name] = value
-            elif isinstance(value, int) and not isinstance(value, bool):
-                out[name] = str(value)  # e.g. a numeric PatientID rendered as a native object
-            else:
-                raise TciaBadRequestError(
-                    f"{ep.name}: {name} must be a string, not {type(value).__name__} {value!r}; to query several "
-                    f"values, map the operator: .partial(...).expand({name}=[...])"
-                )
-        return ep, out
+        return check_query(self.endpoint, self.query_params())  # type: ignore[arg-type]
 
     def _checked_output(self) -> tuple[ObjectStoragePath, str] | None:
         if self.output_path is None:

@@ -17,7 +17,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_tcia.api.dates import parse_date
-from airflow_provider_tcia.api.endpoints import get_endpoint
+from airflow_provider_tcia.api.endpoints import check_query
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError
 from airflow_provider_tcia.triggers.polling import ERROR_TYPES, jsonable, poll_once
 from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
@@ -140,15 +140,9 @@ class TciaBaseSensor(BaseSensorOperator):
         if not isinstance(self.tcia_conn_id, str) or not self.tcia_conn_id:
             raise ValueError(f"tcia_conn_id must be a connection id, not {self.tcia_conn_id!r}")
         endpoint, params = self.query(context)
-        ep = get_endpoint(endpoint)
-        if ep.kind != "query":
-            raise TciaBadRequestError(f"{ep.name} is a download, not a query a sensor can wait for")
         if "format" in params:
             raise TciaBadRequestError("a sensor reads JSON rows; do not pass format")
-        checked = ep.check_params(params)
-        for name, value in checked.items():
-            if ep.param(name).is_date:
-                checked[name] = parse_date(value, param=name).isoformat()
+        ep, checked = check_query(endpoint, params)
         self._request = (ep.name, jsonable(checked))
 
     def _checked_request(self, context: Context | None = None) -> tuple[str, dict[str, Any]]:

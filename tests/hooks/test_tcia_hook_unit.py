@@ -250,6 +250,7 @@ def test_generated_methods_have_real_signatures():
         (lambda h: h.get_series(collection="X", format="parquet"), "format='parquet' is not one of"),
         (lambda h: h.query("getSeries", colection="X"), "getSeries has no parameter 'colection'"),
         (lambda h: h.query("getImage", series_instance_uid="1"), "getImage is a download"),
+        (lambda h: h.get_series(collection=["A", "B"]), "collection must be a string, not list"),
     ],
 )
 def test_bad_input_fails_before_sending(legacy, requests_mock, call, complaint):
