@@ -381,3 +381,16 @@ def _query_pairs(url: str) -> list[tuple[str, str]]:
     from urllib.parse import parse_qsl, urlsplit
 
     return parse_qsl(urlsplit(url).query)
+
+
+def test_verify_and_proxies_reach_both_transports(monkeypatch):
+    from airflow_provider_tcia.hooks.tcia import _proxy
+
+    proxies = {"https": "http://proxy.internal:3128"}
+    use_connection(monkeypatch, extra={"verify": "/etc/ssl/tcia-ca.pem", "proxies": proxies})
+    hook = TciaHook()
+    assert hook.session.verify == "/etc/ssl/tcia-ca.pem"
+    assert hook.session.proxies["https"] == "http://proxy.internal:3128"
+    assert _proxy(hook.config) == "http://proxy.internal:3128"  # what the async side gives httpx
+    use_connection(monkeypatch, extra={"verify": "false"})
+    assert TciaHook().session.verify is False
