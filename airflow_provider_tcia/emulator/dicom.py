@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -227,7 +227,3 @@ class SeriesTemplate:
 def dicom_date(value: object) -> str:
     """``YYYYMMDD`` from a date (or empty)."""
     return value.strftime("%Y%m%d") if value is not None and hasattr(value, "strftime") else ""
-
-
-def join(parts: Sequence[bytes]) -> bytes:
-    return b"".join(parts)

@@ -40,7 +40,6 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes | Iterable[bytes] = b""
     zip_entries: Iterable[ZipEntry] | None = None
-    chunked: bool = False
     size_hint: Callable[[], int] | None = None
     """The body's full length, computed on demand (where a cut-short fault cuts by default)."""
 

@@ -174,20 +174,19 @@ class Responder:
             out[name] = self._date(target, api_name, value) if name in dates else value
         if "PatientId" in extras and request.first("PatientId"):
             out["patient_id"] = request.first("PatientId")
-        missing = [spelled[n] for n in required_names if n not in out]
-        if missing:
+        if any(n not in out for n in required_names):
             raise BadRequest(text(400, _missing_message(endpoint, required_names, spelled)))
         return out
 
     def _date(self, target: Target, api_name: str, value: str) -> Since:
-        fmt = target.generation.date_param(target.endpoint)[1]
+        param = target.generation.date_param(target.endpoint)
         try:
-            day = dt.datetime.strptime(value.strip(), fmt).date()
+            day = dt.datetime.strptime(value.strip(), param.format).date()
         except ValueError:
-            human = fmt.replace("%Y", "yyyy" if target.api == "nbia" else "YYYY").replace("%m", "MM")
+            human = param.format.replace("%Y", "yyyy" if target.api == "nbia" else "YYYY").replace("%m", "MM")
             human = human.replace("%d", "dd" if target.api == "nbia" else "DD")
             raise BadRequest(text(400, f"{api_name}={value!r} is not a date; the format is {human}")) from None
-        return Since(day, inclusive=target.style == "v4")
+        return Since(day, inclusive=param.inclusive)
 
     def _format(self, request: Request, target: Target) -> tuple[str, bool]:
         """(format, as attachment) asked for; an unknown one is the server error the servers answer."""
@@ -355,7 +354,7 @@ class Responder:
                 sizes.append(("md5hashes.csv", 17 + sum(len(n) + 34 for n in names)))
             return zip_size(sizes)
 
-        return Response(200, headers, zip_entries=entries(), chunked=True, size_hint=size)
+        return Response(200, headers, zip_entries=entries(), size_hint=size)
 
     def _single_image(self, target: Target, params: dict[str, object]) -> Response:
         series = self._find_series(target, str(params["series_instance_uid"]))
