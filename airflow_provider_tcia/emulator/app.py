@@ -36,7 +36,6 @@ class Emulator(Control):
         verbose: bool = False,
     ) -> None:
         self.control = LocalControl(dataset, api_key)
-        self.api_key = api_key or None
         self._address = (host, port)
         self._verbose = verbose
         self._server: EmulatorHTTPServer | None = None
@@ -44,38 +43,41 @@ class Emulator(Control):
 
     # --- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> Emulator:
-        if self._server is not None:
+        if self._thread is not None:
             return self
-        self._server = EmulatorHTTPServer(self._address, self.control, verbose=self._verbose)
+        server = self._bound()
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="tcia-emulator", daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="tcia-emulator", daemon=True
         )
         self._thread.start()
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            server.shutdown()  # (waits for a serving loop: only when one runs)
+            thread.join(timeout=5)
         if server is not None:
-            server.shutdown()
             server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def serve_forever(self) -> None:
         """Serve on the calling thread until interrupted (the command line)."""
-        if self._server is None:
-            self._server = EmulatorHTTPServer(self._address, self.control, verbose=self._verbose)
+        server = self._bound()
         try:
-            self._server.serve_forever(poll_interval=0.2)
+            server.serve_forever(poll_interval=0.2)
         finally:
-            self._server.server_close()
+            server.server_close()
 
     def bind(self) -> Emulator:
         """Open the listening socket without serving yet (so the port is known before serving)."""
+        self._bound()
+        return self
+
+    def _bound(self) -> EmulatorHTTPServer:
         if self._server is None:
             self._server = EmulatorHTTPServer(self._address, self.control, verbose=self._verbose)
-        return self
+        return self._server
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -97,16 +99,25 @@ class Emulator(Control):
         return int(self._server.server_address[1])
 
     @property
+    def _netloc(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
     def url(self) -> str:
         """The server root, e.g. ``http://127.0.0.1:51234`` (append the API's paths to it)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{self._netloc}"
 
     def __repr__(self) -> str:
         where = self.url if self._server is not None else "stopped"
         return f"Emulator({where}, dataset={self.control.dataset_name!r})"
 
     # --- Airflow connections ----------------------------------------------------------------------------
+    @property
+    def api_key(self) -> str | None:
+        """The key the seed API requires now (``None``: none)."""
+        return self.control.responder.api_key
+
     def _key(self, api_key: str | None) -> str | None:
         return self.api_key if api_key is None else (api_key or None)
 
@@ -121,9 +132,8 @@ class Emulator(Control):
         """
         key = self._key(api_key)
         auth = f":{quote(key, safe='')}@" if key else ""
-        host = f"[{self.host}]" if ":" in self.host else self.host
         query = urlencode({"api": api, **{k: _extra_text(v) for k, v in extras.items()}})
-        return f"tcia://{auth}{host}:{self.port}/http?{query}"
+        return f"tcia://{auth}{self._netloc}/http?{query}"
 
     def connection_json(self, api: str = "legacy", api_key: str | None = None, **extras: Any) -> str:
         """The same connection in Airflow's JSON form (for ``AIRFLOW_CONN_<ID>``)."""
@@ -164,7 +174,6 @@ class Emulator(Control):
 
     def set_api_key(self, api_key: str | None) -> None:
         self.control.set_api_key(api_key)
-        self.api_key = api_key or None
 
     @contextmanager
     def with_api_key(self, api_key: str | None) -> Iterator[Emulator]:

@@ -136,3 +136,29 @@ def test_the_plugin_needs_no_airflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=os.environ)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("http://127.0.0.1:")
+
+
+def test_bind_then_start_serves_and_a_bound_emulator_stops():
+    emu = Emulator().bind()
+    port = emu.port
+    emu.stop()  # never served: returns at once
+    emu = Emulator().bind()
+    try:
+        assert emu.start().port == emu.port
+        assert requests.get(emu.url + f"{LEGACY}/getCollectionValues", timeout=10).status_code == 200
+    finally:
+        emu.stop()
+    assert port > 0 and repr(emu) == "Emulator(stopped, dataset='default')"
+
+
+def test_ipv6_loopback():
+    try:
+        emu = Emulator("::1").start()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        assert emu.url == f"http://[::1]:{emu.port}"
+        assert requests.get(emu.url + f"{LEGACY}/getCollectionValues", timeout=10).status_code == 200
+        assert emu.connection_uri().startswith(f"tcia://[::1]:{emu.port}/http?")
+    finally:
+        emu.stop()
