@@ -6,7 +6,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from airflow_provider_tcia.api.redact import REDACTED, SECRET_QUERY_KEYS
 
@@ -22,17 +22,16 @@ class RequestLog:
         self._lock = threading.Lock()
 
     def record(
-        self, method: str, path: str, query: Iterable[tuple[str, str]], headers: Mapping[str, str] | Iterable
+        self, method: str, path: str, query: Iterable[tuple[str, str]], headers: Iterable[tuple[str, str]]
     ) -> dict[str, object]:
         """Add a request; the returned entry is completed (``status``, ``fault``, …) as it is answered."""
-        pairs = headers.items() if isinstance(headers, Mapping) else headers
         entry: dict[str, object] = {
             "id": next(self._ids),
             "time": time.time(),
             "method": method,
             "path": path,
             "query": [[k, REDACTED if k.lower() in SECRET_QUERY_KEYS else v] for k, v in query],
-            "headers": {k: (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in pairs},
+            "headers": {k: (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers},
             "status": None,
         }
         with self._lock:

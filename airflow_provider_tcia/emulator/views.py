@@ -133,28 +133,12 @@ NBIA_SERIES_COLUMNS = {
 }  # fmt: skip
 
 
+def _series_number_text(s: Series) -> str | None:
+    """The float-looking text the seed and NBIA's metadata CSV give (``"4.000000"``)."""
+    return None if s.series_number is None else f"{s.series_number:.6f}"
+
+
 def series_row(style: Style, s: Series, data: Dataset) -> Row:
-    if style == "legacy":
-        # The real v3/v4 capture had no PatientID in getSeries rows: clients must not need it.
-        return {
-            "SeriesInstanceUID": s.series_instance_uid,
-            "StudyInstanceUID": s.study_instance_uid,
-            "Modality": s.modality,
-            "ProtocolName": s.protocol,
-            "SeriesDate": date_text(style, s.series_date),
-            "SeriesDescription": s.description,
-            "BodyPartExamined": s.body_part,
-            "SeriesNumber": None if s.series_number is None else f"{s.series_number:.6f}",
-            "AnnotationsFlag": s.annotations_flag,
-            "Collection": s.collection,
-            "Manufacturer": s.manufacturer,
-            "ManufacturerModelName": s.model,
-            "SoftwareVersions": s.software,
-            "ImageCount": s.image_count,
-        }
-    collection = data.collection(s.collection)
-    study = data.study(s.study_instance_uid)
-    patient = data.patient(s.collection, s.patient_id)
     row: Row = {
         "SeriesInstanceUID": s.series_instance_uid,
         "StudyInstanceUID": s.study_instance_uid,
@@ -163,10 +147,22 @@ def series_row(style: Style, s: Series, data: Dataset) -> Row:
         "SeriesDate": date_text(style, s.series_date),
         "SeriesDescription": s.description,
         "BodyPartExamined": s.body_part,
-        "SeriesNumber": s.series_number,
+        "SeriesNumber": _series_number_text(s) if style == "legacy" else s.series_number,
         "AnnotationsFlag": s.annotations_flag,
         "Collection": s.collection,
     }
+    if style == "legacy":
+        # The real v3/v4 capture had no PatientID in getSeries rows: clients must not need it.
+        row |= {
+            "Manufacturer": s.manufacturer,
+            "ManufacturerModelName": s.model,
+            "SoftwareVersions": s.software,
+            "ImageCount": s.image_count,
+        }
+        return row
+    collection = data.collection(s.collection)
+    study = data.study(s.study_instance_uid)
+    patient = data.patient(s.collection, s.patient_id)
     if style == "v4":
         row |= {
             "Site": collection.site if collection else None,
@@ -244,7 +240,7 @@ def series_metadata_row(s: Series, data: Dataset) -> Row:
         "SpeciesCode": patient.species_code if patient else None,
         "SpeciesDescription": patient.species_description if patient else None,
         "StudyID": study.study_id if study else None,
-        "SeriesNumber": None if s.series_number is None else f"{s.series_number:.6f}",
+        "SeriesNumber": _series_number_text(s),
         "PixelSpacing(mm)-Row": f"{float(spacing):.6f}",
         "SliceThickness(mm)": "2.500000",
     }

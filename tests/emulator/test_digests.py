@@ -7,6 +7,7 @@ import hashlib
 import io
 import zipfile
 import zlib
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -14,6 +15,7 @@ import requests
 from airflow_provider_tcia.emulator import Emulator
 from airflow_provider_tcia.emulator import dataset as dataset_module
 from airflow_provider_tcia.emulator import responses as responses_module
+from airflow_provider_tcia.emulator import zipstream as zipstream_module
 from airflow_provider_tcia.emulator.catalog import default_catalog
 from airflow_provider_tcia.emulator.dataset import Dataset
 from tests.emulator.conftest import GBM_SERIES, NBIA_V4
@@ -51,26 +53,35 @@ def test_synthetic_series_digests_are_computed_when_added(monkeypatch):
 
 @pytest.fixture
 def emulator_without_hashing(monkeypatch):
-    """An emulator whose download path must not hash: hashlib.md5 and zlib.crc32 fail in responses/zipstream
-    once the series is added."""
+    """An emulator whose download path must not hash: hashlib.md5 fails once the series is added, and the
+    zip writer's CRC-32 calls are counted (the third item: the files it had to checksum itself)."""
     with Emulator() as emu:
         added = emu.add_synthetic_series(2 << 20, rows=128, columns=128)
 
         def refuse(*_args, **_kwargs):
             raise AssertionError("hashed while serving")
 
+        crc_inputs: list[int] = []
+
+        def counted_crc32(data, value=0):
+            crc_inputs.append(len(data))
+            return zlib.crc32(data, value)
+
         monkeypatch.setattr(responses_module.hashlib, "md5", refuse, raising=True)
-        yield emu, added
+        monkeypatch.setattr(zipstream_module, "zlib", SimpleNamespace(crc32=counted_crc32))
+        yield emu, added, crc_inputs
         monkeypatch.undo()
 
 
 def test_md5_download_hashes_nothing_and_bad_md5_still_corrupts(emulator_without_hashing, monkeypatch):
-    emu, added = emulator_without_hashing
+    emu, added, crc_inputs = emulator_without_hashing
     uid = added["series_instance_uid"]
     url = emu.url + f"{NBIA_V4}/getImage"
     params = {"SeriesInstanceUID": uid, "IncludeMD5": "Yes"}
     body = requests.get(url, params=params, timeout=60).content
     monkeypatch.undo()
+    # Only LICENSE and md5hashes.csv (one small piece each) were checksummed while serving, no DICOM file.
+    assert len(crc_inputs) == 2 and max(crc_inputs) < added["total_size"] // added["image_count"]
     archive = zipfile.ZipFile(io.BytesIO(body))
     assert archive.testzip() is None
     lines = archive.read("md5hashes.csv").decode().splitlines()
