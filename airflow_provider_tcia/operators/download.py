@@ -22,6 +22,7 @@ from airflow_provider_tcia.utils.series_input import (
     dedupe,
     refs_from_file,
     refs_from_value,
+    row_fields,
     series_file,
 )
 from airflow_provider_tcia.utils.storage import as_path
@@ -284,7 +285,7 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
         for i, item in enumerate(items):
             what = f"sop_instance_uids[{i}]"
             if isinstance(item, Mapping):
-                fields = {str(k).replace("_", "").lower(): v for k, v in item.items()}
+                fields = row_fields(item)
                 if "sopinstanceuid" not in fields:
                     raise TciaBadRequestError(f"{what} has no SOPInstanceUID (its fields: {', '.join(map(str, item))})")
                 item = fields["sopinstanceuid"]

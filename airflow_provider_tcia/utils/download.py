@@ -24,10 +24,10 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from airflow.sdk import ObjectStoragePath
 
@@ -37,7 +37,7 @@ from airflow_provider_tcia.hooks.tcia import TciaHook, TciaStream
 from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
 from airflow_provider_tcia.utils.manifest import MANIFEST_SUFFIX, build_manifest, check_present
 from airflow_provider_tcia.utils.progress import DownloadProgress, human_bytes
-from airflow_provider_tcia.utils.series_input import SeriesRef, check_segment
+from airflow_provider_tcia.utils.series_input import SeriesRef, check_segment, text_or_none
 from airflow_provider_tcia.utils.storage import atomic_writer, publish, temporary_sibling
 from airflow_provider_tcia.utils.zipverify import (
     HashWorkers,
@@ -58,6 +58,8 @@ HASH_WORKERS = 2
 #: Part size of uploads to object stores: the least S3 accepts, so each upload buffers little.
 UPLOAD_BLOCK = 5 << 20
 _LOCAL = ("file", "local", "")
+K = TypeVar("K")
+R = TypeVar("R")
 
 
 class TciaDownloadError(TciaError):
@@ -205,36 +207,13 @@ class SeriesDownloader:
                 except (TciaError, OSError) as err:
                     failures[ref.series_instance_uid] = err
         else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tcia-download") as pool:
-                futures = {pool.submit(self.download, ref): ref for ref in refs}
-                try:
-                    for future in as_completed(futures):
-                        uid = futures[future].series_instance_uid
-                        try:
-                            results[uid] = future.result()
-                        except Exception as err:
-                            failures[uid] = err
-                except BaseException:
-                    # Killed or interrupted: let the running downloads clean up, start no more.
-                    self._stop.set()
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+            done, failed = run_in_pool(self.download, refs, workers, self._stop, "tcia-download")
+            results = {ref.series_instance_uid: result for ref, result in done.items()}
+            failures = {ref.series_instance_uid: err for ref, err in failed.items()}
         self.log.info("download summary: %s", self.progress.summary())
         if failures:
-            raise self._failure(refs, failures)
+            raise gathered_failure(failures, len(refs), "series")
         return [results[r.series_instance_uid] for r in refs]
-
-    def _failure(self, refs: Sequence[SeriesRef], failures: dict[str, BaseException]) -> BaseException:
-        if len(refs) == 1:
-            return next(iter(failures.values()))
-        listed = "; ".join(f"{uid}: {err}" for uid, err in list(failures.items())[:5])
-        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
-        error = TciaDownloadError(
-            f"{len(failures)} of {len(refs)} series failed ({len(refs) - len(failures)} are in place and verified; "
-            f"a re-run skips them): {listed}{more}"
-        )
-        error.__cause__ = next(iter(failures.values()))
-        return error
 
     # --- one series ---------------------------------------------------------------------------------
     def download(self, ref: SeriesRef) -> SeriesResult:
@@ -276,13 +255,13 @@ class SeriesDownloader:
                 raise TciaNotFoundError(f"getSeries(SeriesInstanceUID={uid!r}) returned no row for this series")
             ref = replace(
                 ref,
-                patient_id=ref.patient_id or _text(row.get("PatientID")),
+                patient_id=ref.patient_id or text_or_none(row.get("PatientID")),
                 study_instance_uid=str(row["StudyInstanceUID"]),
                 image_count=ref.image_count if ref.image_count is not None else _int(row.get("ImageCount")),
             )
         if self.plan.nested and ref.patient_id is None:
             studies = self.hook.get_patient_study(study_instance_uid=ref.study_instance_uid)
-            patient = next((_text(s.get("PatientID")) for s in studies if _text(s.get("PatientID"))), None)
+            patient = next(filter(None, (text_or_none(s.get("PatientID")) for s in studies)), None)
             if patient is None:
                 raise TciaNotFoundError(
                     f"getPatientStudy(StudyInstanceUID={ref.study_instance_uid!r}) names no PatientID for series {uid}"
@@ -495,6 +474,45 @@ class SeriesDownloader:
             publish(tmp, data_path)
 
 
+def run_in_pool(
+    work: Callable[[K], R], items: Sequence[K], workers: int, stop: threading.Event, name: str
+) -> tuple[dict[K, R], dict[K, Exception]]:
+    """``work(item)`` for every item on ``workers`` threads: the results and the failures, by item. If this
+    thread is killed or interrupted meanwhile, ``stop`` is set (the running downloads clean up), nothing more
+    starts, and the interruption propagates once the running ones are done."""
+    results: dict[K, R] = {}
+    failures: dict[K, Exception] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+        futures = {pool.submit(work, item): item for item in items}
+        try:
+            for future in as_completed(futures):
+                try:
+                    results[futures[future]] = future.result()
+                except Exception as err:
+                    failures[futures[future]] = err
+        except BaseException:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return results, failures
+
+
+def gathered_failure(failures: dict[str, BaseException], total: int, noun: str) -> BaseException:
+    """The error of a task whose downloads failed: the one error itself when there was one thing to download,
+    else a :class:`TciaDownloadError` listing the first few (the others are in place)."""
+    first = next(iter(failures.values()))
+    if total == 1:
+        return first
+    listed = "; ".join(f"{key}: {err}" for key, err in list(failures.items())[:5])
+    more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+    error = TciaDownloadError(
+        f"{len(failures)} of {total} {noun} failed ({total - len(failures)} are in place and verified; "
+        f"a re-run skips them): {listed}{more}"
+    )
+    error.__cause__ = first
+    return error
+
+
 class FolderSink:
     """Writes each extracted entry under a (temporary) folder on any object storage."""
 
@@ -562,12 +580,6 @@ def _remove(path: ObjectStoragePath) -> None:
             path.fs.rm(path.path, recursive=True)
     except FileNotFoundError:
         pass
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value).strip() or None
 
 
 def _int(value: Any) -> int | None:

@@ -9,12 +9,12 @@ header names the right instance, it is skipped.
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
@@ -23,7 +23,7 @@ from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
 from airflow_provider_tcia.hooks.tcia import TciaHook
 from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
-from airflow_provider_tcia.utils.download import BodyFailure, DownloadStopped, TciaDownloadError
+from airflow_provider_tcia.utils.download import BodyFailure, DownloadStopped, gathered_failure, run_in_pool
 from airflow_provider_tcia.utils.progress import DownloadProgress
 from airflow_provider_tcia.utils.storage import atomic_writer
 
@@ -79,7 +79,7 @@ class ImageDownloader:
         self.destination = destination
         self.log = log or logging.getLogger(__name__)
         self.progress_interval = progress_interval
-        self.progress = DownloadProgress(self.log, total_series=0, interval=progress_interval)
+        self.progress = DownloadProgress(self.log, total_series=0, interval=progress_interval, noun="images")
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -90,28 +90,16 @@ class ImageDownloader:
     ) -> list[dict]:
         """Download each instance of one series; failures are raised together once all are done."""
         _ = self.hook.config, self.hook.session
-        self.progress = DownloadProgress(self.log, total_series=len(sop_instance_uids), interval=self.progress_interval)
-        results: dict[str, dict[str, Any]] = {}
-        failures: dict[str, BaseException] = {}
+        self.progress = DownloadProgress(
+            self.log, total_series=len(sop_instance_uids), interval=self.progress_interval, noun="images"
+        )
         workers = max(1, min(max_concurrency, len(sop_instance_uids)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tcia-image") as pool:
-            futures = {sop: pool.submit(self.download, series_instance_uid, sop) for sop in sop_instance_uids}
-            try:
-                for sop, future in futures.items():
-                    try:
-                        results[sop] = future.result()
-                    except Exception as err:
-                        failures[sop] = err
-            except BaseException:
-                self._stop.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-        self.log.info("download summary: %s", self.progress.summary().replace("series", "images"))
+        results, failures = run_in_pool(
+            functools.partial(self.download, series_instance_uid), sop_instance_uids, workers, self._stop, "tcia-image"
+        )
+        self.log.info("download summary: %s", self.progress.summary())
         if failures:
-            if len(sop_instance_uids) == 1:
-                raise next(iter(failures.values()))
-            listed = "; ".join(f"{sop}: {err}" for sop, err in list(failures.items())[:5])
-            raise TciaDownloadError(f"{len(failures)} of {len(sop_instance_uids)} images failed: {listed}")
+            raise gathered_failure(failures, len(sop_instance_uids), "images")
         return [results[sop] for sop in sop_instance_uids]
 
     def download(self, series_instance_uid: str, sop_instance_uid: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class DownloadProgress:
     :param expected_bytes: the uncompressed size of everything to download (the sum of getSeries'
         FileSize), if known: it gives the ETA. Otherwise the ETA is estimated from the series left.
     :param interval: seconds between progress lines (0 logs at every chance: for tests).
+    :param noun: what is counted in the log lines (``series``, ``images``).
     """
 
     def __init__(
@@ -51,8 +52,10 @@ class DownloadProgress:
         expected_bytes: int | None = None,
         interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        noun: str = "series",
     ) -> None:
         self.log = log
+        self.noun = noun
         self.total_series = total_series
         self.expected_bytes = expected_bytes
         self.interval = interval
@@ -87,18 +90,14 @@ class DownloadProgress:
             self.skipped += skipped
             self.failed += failed
 
-    def elapsed(self) -> float:
-        return max(self._clock() - self.started, 1e-9)
-
-    def rate(self) -> float:
-        """Bytes received per second so far."""
-        return self.received / self.elapsed()
+    def elapsed(self, now: float | None = None) -> float:
+        return max((self._clock() if now is None else now) - self.started, 1e-9)
 
     def _line(self, now: float) -> str:
-        elapsed = max(now - self.started, 1e-9)
+        elapsed = self.elapsed(now)
         eta = self._eta(elapsed)
         return (
-            f"progress: {self.done}/{self.total_series} series done"
+            f"progress: {self.done}/{self.total_series} {self.noun} done"
             + (f" ({self.skipped} skipped)" if self.skipped else "")
             + f", {human_bytes(self.received)} received at {self.received / elapsed / 1e6:.1f} MB/s"
             + f", {self.files:,} files verified"
@@ -117,7 +116,7 @@ class DownloadProgress:
     def summary(self) -> str:
         elapsed = self.elapsed()
         return (
-            f"{self.total_series} series: {self.done - self.skipped - self.failed} downloaded and verified, "
+            f"{self.total_series} {self.noun}: {self.done - self.skipped - self.failed} downloaded and verified, "
             f"{self.skipped} skipped (already present and verified), {self.failed} failed; "
             f"{human_bytes(self.received)} in {human_duration(elapsed)} ({self.received / elapsed / 1e6:.1f} MB/s), "
             f"{self.files:,} files"

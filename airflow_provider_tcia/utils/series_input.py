@@ -148,22 +148,29 @@ def _ref(item: Any, what: str) -> SeriesRef:
         raise TciaBadRequestError(
             f"{what} must be a SeriesInstanceUID or a getSeries row, not {type(item).__name__} {item!r}"
         )
-    fields = {str(k).replace("_", "").lower(): v for k, v in item.items()}
+    fields = row_fields(item)
     if "seriesinstanceuid" not in fields:
         raise TciaBadRequestError(f"{what} has no SeriesInstanceUID (its fields: {', '.join(map(str, item))})")
     return SeriesRef(
         series_instance_uid=check_uid(fields["seriesinstanceuid"], f"{what} SeriesInstanceUID"),
-        patient_id=_text(fields.get("patientid")),
-        study_instance_uid=_text(fields.get("studyinstanceuid")),
+        patient_id=text_or_none(fields.get("patientid")),
+        study_instance_uid=text_or_none(fields.get("studyinstanceuid")),
         image_count=_count(fields.get("imagecount"), f"{what} ImageCount"),
         file_size=_count(fields.get("filesize"), f"{what} FileSize"),
     )
 
 
-def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
+def row_fields(row: Mapping) -> dict[str, Any]:
+    """A row's fields by their names lower-cased without underscores: ``SeriesInstanceUID`` and
+    ``series_instance_uid`` are both ``seriesinstanceuid``."""
+    return {str(k).replace("_", "").lower(): v for k, v in row.items()}
+
+
+def text_or_none(value: Any) -> str | None:
+    """``value`` as stripped text, or None when it is None or blank."""
+    if value is None:
         return None
-    return str(value).strip()
+    return str(value).strip() or None
 
 
 def _count(value: Any, what: str) -> int | None:

@@ -322,3 +322,32 @@ def test_manifest_source_url_has_no_secrets():
 
     url = "https://h/services/v2/TCIA/query/getImage?SeriesInstanceUID=1.2&api_key=%2A%2A%2A&format=zip"
     assert url_without_secrets(url) == "https://h/services/v2/TCIA/query/getImage?SeriesInstanceUID=1.2&format=zip"
+
+
+# --- single images --------------------------------------------------------------------------------
+def dicom_instance(sop: str) -> bytes:
+    """A DICOM file whose meta header names ``sop`` as its MediaStorageSOPInstanceUID."""
+    value = sop.encode() + b"\0" * (len(sop) % 2)
+    meta = b"\x02\x00\x03\x00UI" + len(value).to_bytes(2, "little") + value
+    return b"\0" * 128 + b"DICM" + meta + b"pixels" * 100
+
+
+def test_images_wrong_instance_fails_the_others_stay(monkeypatch, requests_mock, tmp_path, caplog):
+    from airflow_provider_tcia.utils.image_download import ImageDownloader
+
+    hook = use(monkeypatch, max_retries=1)
+    good, bad = "1.2.840.7", "1.2.840.8"
+
+    def body(request, context):
+        return dicom_instance(good) if request.qs["sopinstanceuid"] == [good] else dicom_instance("1.2.840.99")
+
+    route = requests_mock.get(f"{ROOT}/nbia-api/services/v4/getSingleImage", content=body)
+    engine = ImageDownloader(hook, as_path(f"file://{tmp_path}/out"), log=logging.getLogger("test"))
+    caplog.set_level(logging.INFO)
+    with pytest.raises(TciaDownloadError, match=r"1 of 2 images failed \(1 are in place") as err:
+        engine.run(UID, [good, bad], max_concurrency=2)
+    assert f"{bad}: image {bad}: gave up after 2 downloads" in str(err.value)
+    assert "sent instance '1.2.840.99' instead" in str(err.value)
+    assert route.call_count == 3  # the good one once, the bad one 1 + max_retries times
+    assert everything(tmp_path / "out") == [UID, f"{UID}/{good}.dcm"]
+    assert "download summary: 2 images: 1 downloaded and verified, 0 skipped" in caplog.text
