@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from airflow.sdk import ObjectStoragePath
+from airflow.sdk import Asset, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, TciaServerError
@@ -258,15 +260,29 @@ def test_download_images(tcia_emulator, use_emulator, run_operator, tmp_path, ap
     uid = publish(tcia_emulator, series=1, images=3)["series_instance_uids"][0]
     sops = hook.get_sop_instance_uids(uid)
     tcia_emulator.inject_fault("getSingleImage", "reset", count=1)
+    asset = Asset(name="tcia_images", uri=f"file://{tmp_path}")
     op = TciaDownloadImageOperator(
-        task_id="images", series_instance_uid=uid, sop_instance_uids=sops, destination=f"file://{tmp_path}"
+        task_id="images",
+        series_instance_uid=uid,
+        sop_instance_uids=sops,
+        destination=f"file://{tmp_path}",
+        outlets=[asset],
     )
-    results = run_operator(op)
+    events = defaultdict(SimpleNamespace)
+    results = run_operator(op, {"outlet_events": events})
     assert [r["sop_instance_uid"] for r in results] == [s["SOPInstanceUID"] for s in sops]
+    assert events[asset].extra == {
+        "destination": f"file://{tmp_path}",
+        "series_instance_uid": uid,
+        "downloaded": 3,
+        "skipped": 0,
+        "sop_instance_uids": [s["SOPInstanceUID"] for s in sops],
+    }
     assert files_under(tmp_path) == sorted(f"{uid}/{s['SOPInstanceUID']}.dcm" for s in sops)
     assert all((tmp_path / uid / f"{s['SOPInstanceUID']}.dcm").read_bytes()[128:132] == b"DICM" for s in sops)
-    again = run_operator(op)
+    again = run_operator(op, {"outlet_events": events})
     assert all(r["skipped"] for r in again)
+    assert events[asset].extra["skipped"] == 3 and events[asset].extra["sop_instance_uids"] == []
     one = TciaDownloadImageOperator(
         task_id="one",
         series_instance_uid=uid,

@@ -351,3 +351,29 @@ def test_images_wrong_instance_fails_the_others_stay(monkeypatch, requests_mock,
     assert route.call_count == 3  # the good one once, the bad one 1 + max_retries times
     assert everything(tmp_path / "out") == [UID, f"{UID}/{good}.dcm"]
     assert "download summary: 2 images: 1 downloaded and verified, 0 skipped" in caplog.text
+
+
+@pytest.mark.parametrize("layout", ["zip", "extract"])
+def test_a_zip_the_verifier_cannot_follow_is_checked_whole(monkeypatch, requests_mock, tmp_path, layout, caplog):
+    hook = use(monkeypatch)
+    files = {f"{i:08d}.dcm": dicom(i) for i in range(1, 4)}
+    listing = "Filename,MD5Hash\n" + "".join(f"{n},{hashlib.md5(d).hexdigest()}\n" for n, d in files.items())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_BZIP2) as zf:
+        for name, data in {**files, "md5hashes.csv": listing.encode()}.items():
+            zf.writestr(name, data)
+    requests_mock.get(NBIA_IMAGE, content=buf.getvalue())
+    caplog.set_level(logging.INFO)
+    [result] = downloader(hook, tmp_path, layout=layout).run([SeriesRef(UID, image_count=3)])
+    assert result.verified and result.files == 3 and result.attempts == 1
+    assert "uses compression method 12" in caplog.text
+    # extract streamed its entries into a folder, so it has no zip to fall back on: it asks again for the whole
+    assert requests_mock.call_count == (1 if layout == "zip" else 2)
+    out = tmp_path / "out"
+    if layout == "zip":
+        assert (out / f"{UID}.zip").read_bytes() == buf.getvalue()
+    else:
+        assert {p.name: p.read_bytes() for p in (out / UID).iterdir() if p.suffix == ".dcm"} == files
+    manifest = json.loads((out / f"{UID}.manifest.json").read_text())
+    assert manifest["md5_source"] == "md5hashes.csv" and "zip readable: 4 entries" in manifest["checks"]
+    assert not any("partial" in n for n in everything(out))
