@@ -52,6 +52,9 @@ MAX_LISTING = 64 << 20
 _LOCAL = struct.Struct("<HHHHHIIIHH")
 _CENTRAL = struct.Struct("<HHHHHHIIIHHHHHII")
 _EOCD = struct.Struct("<HHHHIIH")
+#: A data descriptor's fields after its (optional) signature: CRC-32, compressed size, size.
+_DESCRIPTOR = struct.Struct("<III")
+_DESCRIPTOR64 = struct.Struct("<IQQ")
 _ZIP64_SENTINEL = 0xFFFFFFFF
 
 
@@ -281,6 +284,10 @@ class _Entry:
         """Whether the data descriptor has 8-byte sizes: with a zip64 extra field (Python's zipfile), or once
         the entry passed 4 GiB (Java's ZipOutputStream)."""
         return self.zip64 or self.size >= _ZIP64_SENTINEL or self.compressed >= _ZIP64_SENTINEL
+
+    @property
+    def descriptor(self) -> struct.Struct:
+        return _DESCRIPTOR64 if self.wide_descriptor else _DESCRIPTOR
 
 
 class StreamingZipVerifier:
@@ -569,7 +576,7 @@ class StreamingZipVerifier:
         return i + used
 
     def _descriptor_size(self) -> int:
-        return 24 if self._entry.wide_descriptor else 16
+        return 4 + self._entry.descriptor.size
 
     def _scan(self, buf: bytes, start: int, stop: int, *, hold: bool = True) -> int | None:
         """Read ``buf[start:stop]`` as data up to a matching descriptor; return the index just after it, or
@@ -595,8 +602,7 @@ class StreamingZipVerifier:
 
     def _descriptor_matches(self, fields: bytes) -> bool:
         entry = self._entry
-        layout = "<IQQ" if entry.wide_descriptor else "<III"
-        crc, csize, size = struct.unpack_from(layout, fields)
+        crc, csize, size = entry.descriptor.unpack_from(fields)
         if (crc, csize, size) != (entry.crc, entry.compressed, entry.size):
             return False
         entry.expected_crc, entry.expected_csize, entry.expected_size = crc, csize, size
@@ -609,7 +615,7 @@ class StreamingZipVerifier:
             self._finish_entry()
 
     def _on_descriptor_start(self, first: bytes) -> None:
-        rest = 20 if self._entry.wide_descriptor else 12
+        rest = self._entry.descriptor.size
         if first == DESCRIPTOR_SIG:
             self._expect(rest, self._on_descriptor)
         else:  # the signature is optional
@@ -617,8 +623,7 @@ class StreamingZipVerifier:
 
     def _on_descriptor(self, fields: bytes) -> None:
         entry = self._entry
-        layout = "<IQQ" if entry.wide_descriptor else "<III"
-        entry.expected_crc, entry.expected_csize, entry.expected_size = struct.unpack(layout, fields)
+        entry.expected_crc, entry.expected_csize, entry.expected_size = entry.descriptor.unpack(fields)
         self._finish_entry()
 
     def _finish_entry(self) -> None:
