@@ -42,7 +42,7 @@ class SeriesRef:
 def check_uid(value: Any, what: str) -> str:
     """``value`` as a DICOM UID, or a :class:`TciaBadRequestError` saying what is wrong with it."""
     if not isinstance(value, str):
-        raise TciaBadRequestError(f"{what} must be a SeriesInstanceUID string, not {type(value).__name__} {value!r}")
+        raise TciaBadRequestError(f"{what} must be a DICOM UID string, not {type(value).__name__} {value!r}")
     uid = value.strip()
     if "://" in uid:
         raise TciaBadRequestError(

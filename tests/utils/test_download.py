@@ -282,6 +282,8 @@ def test_series_file_refusals(tmp_path):
     with pytest.raises(TciaBadRequestError, match="without 'path'"):
         series_file({"rows": 3})
     assert check_uid(" 1.2.3 ", "x") == "1.2.3"
+    with pytest.raises(TciaBadRequestError, match=r"sop_instance_uids\[0\] must be a DICOM UID string, not int 7"):
+        check_uid(7, "sop_instance_uids[0]")  # (the image operator checks SOPInstanceUIDs with it too)
 
 
 # --- progress -------------------------------------------------------------------------------------
