@@ -9,14 +9,16 @@ SECRET_QUERY_KEYS = frozenset({"api_key", "apikey", "token", "access_token"})
 REDACTED = "***"
 
 
-def redact_url(url: str) -> str:
-    """``url`` with the value of every secret query parameter (``api_key`` …) replaced by ``***``."""
+def redact_url(url: str, *, drop: bool = False) -> str:
+    """``url`` with the value of every secret query parameter (``api_key`` …) replaced by ``***``, or with
+    those parameters left out altogether (``drop=True``, for what is stored rather than logged)."""
     parts = urlsplit(url)
     if not parts.query:
         return url
     query = [
         (key, REDACTED if key.lower() in SECRET_QUERY_KEYS else value)
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not (drop and key.lower() in SECRET_QUERY_KEYS)
     ]
     return urlunsplit(parts._replace(query=urlencode(query, safe="*/")))
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_tcia.api.generations import ApiGeneration, get_generation
 from airflow_provider_tcia.api.retry import RetryPolicy
-from airflow_provider_tcia.exceptions import TciaConfigurationError
+from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaConfigurationError
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 120.0
@@ -147,3 +147,10 @@ def _root(host: str | None, schema: str | None, port: int | None) -> str | None:
         if port:
             host = f"{host}:{port}"
     return host
+
+
+def check_conn_id(value: object) -> str:
+    """A rendered ``tcia_conn_id``, stripped; a clear error if it names no connection."""
+    if not isinstance(value, str) or not value.strip():
+        raise TciaBadRequestError(f"tcia_conn_id must name a connection, not {value!r}")
+    return value.strip()

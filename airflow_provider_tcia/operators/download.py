@@ -14,6 +14,7 @@ from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_tcia.exceptions import TciaBadRequestError
+from airflow_provider_tcia.hooks.config import check_conn_id
 from airflow_provider_tcia.hooks.tcia import TciaHook
 from airflow_provider_tcia.utils.download import LAYOUTS, DownloadPlan, SeriesDownloader, SeriesResult
 from airflow_provider_tcia.utils.image_download import ImageDownloader
@@ -73,15 +74,14 @@ class _TciaDownloadOperator(BaseOperator):
             raise TciaBadRequestError(f"destination={value!r}: {err}") from None
 
     def _checked_common(self) -> tuple[ObjectStoragePath, str]:
-        if not isinstance(self.tcia_conn_id, str) or not self.tcia_conn_id.strip():
-            raise TciaBadRequestError(f"tcia_conn_id must name a connection, not {self.tcia_conn_id!r}")
+        conn_id = check_conn_id(self.tcia_conn_id)
         c = self.max_concurrency
         if isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= MAX_CONCURRENCY:
             raise TciaBadRequestError(f"max_concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, not {c!r}")
         p = self.progress_interval
         if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0:
             raise TciaBadRequestError(f"progress_interval must be a number of seconds >= 0, not {p!r}")
-        return self._checked_destination(), self.tcia_conn_id.strip()
+        return self._checked_destination(), conn_id
 
     def _record_asset_events(self, context: Context, extra: dict[str, Any]) -> None:
         """Attach what was written to the event of every Asset in ``outlets``."""

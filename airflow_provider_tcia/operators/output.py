@@ -17,7 +17,7 @@ from typing import IO, Any
 from xml.etree.ElementTree import ParseError, XMLPullParser
 
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaCorruptPayloadError
-from airflow_provider_tcia.utils.storage import SUFFIX_FORMATS
+from airflow_provider_tcia.utils.storage import suffix_format
 
 #: What ``output_format`` may be.
 OUTPUT_FORMATS = ("json", "jsonl", "csv", "xml", "html")
@@ -32,8 +32,7 @@ def resolve_output_format(path_name: str, output_format: object) -> str:
     :param path_name: the last component of ``output_path`` (``series.csv``).
     :param output_format: the operator's ``output_format`` as rendered, or ``None``.
     """
-    suffix = "." + path_name.rsplit(".", 1)[-1].lower() if "." in path_name else ""
-    implied = SUFFIX_FORMATS.get(suffix)
+    suffix, implied = suffix_format(path_name)
     if output_format is None:
         return implied or "json"
     if not isinstance(output_format, str) or output_format.strip().lower() not in OUTPUT_FORMATS:

@@ -23,6 +23,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_tcia.api.endpoints import Endpoint, check_query, get_endpoint
 from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError, TciaIncompleteResponseError
+from airflow_provider_tcia.hooks.config import check_conn_id
 from airflow_provider_tcia.hooks.tcia import TciaHook
 from airflow_provider_tcia.operators.output import (
     ROW_FORMATS,
@@ -139,7 +140,7 @@ class TciaQueryOperator(BaseOperator):
         try:
             ep, params = self._checked_query()
             output = self._checked_output()
-            hook = TciaHook(self._checked_conn_id())
+            hook = TciaHook(check_conn_id(self.tcia_conn_id))
             try:
                 if output is None:
                     return self._to_xcom(hook, ep, params)
@@ -193,11 +194,6 @@ class TciaQueryOperator(BaseOperator):
         except ValueError as err:
             raise TciaBadRequestError(f"output_path={self.output_path!r}: {err}") from None
         return path, resolve_output_format(path.name, self.output_format)
-
-    def _checked_conn_id(self) -> str:
-        if not isinstance(self.tcia_conn_id, str) or not self.tcia_conn_id.strip():
-            raise TciaBadRequestError(f"tcia_conn_id must name a connection, not {self.tcia_conn_id!r}")
-        return self.tcia_conn_id.strip()
 
     def _to_xcom(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any]) -> list[dict[str, Any]] | None:
         if not self.do_xcom_push:

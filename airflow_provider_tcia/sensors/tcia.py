@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 from airflow_provider_tcia.api.dates import parse_date
 from airflow_provider_tcia.api.endpoints import check_query
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError
+from airflow_provider_tcia.hooks.config import check_conn_id
 from airflow_provider_tcia.triggers.polling import ERROR_TYPES, jsonable, poll_once
 from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
 
@@ -137,8 +138,7 @@ class TciaBaseSensor(BaseSensorOperator):
             lowest = 1 if name == "min_rows" else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ValueError(f"{name} must be an integer >= {lowest}, not {value!r}")
-        if not isinstance(self.tcia_conn_id, str) or not self.tcia_conn_id:
-            raise ValueError(f"tcia_conn_id must be a connection id, not {self.tcia_conn_id!r}")
+        check_conn_id(self.tcia_conn_id)
         endpoint, params = self.query(context)
         if "format" in params:
             raise TciaBadRequestError("a sensor reads JSON rows; do not pass format")

@@ -38,7 +38,7 @@ from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
 from airflow_provider_tcia.utils.manifest import MANIFEST_SUFFIX, build_manifest, check_present
 from airflow_provider_tcia.utils.progress import DownloadProgress, human_bytes
 from airflow_provider_tcia.utils.series_input import SeriesRef, check_segment, text_or_none
-from airflow_provider_tcia.utils.storage import atomic_writer, publish, temporary_sibling
+from airflow_provider_tcia.utils.storage import LOCAL_PROTOCOLS, atomic_writer, publish, temporary_sibling
 from airflow_provider_tcia.utils.zipverify import (
     HashWorkers,
     StreamingZipVerifier,
@@ -57,7 +57,6 @@ PIPELINE_DEPTH = 6
 HASH_WORKERS = 2
 #: Part size of uploads to object stores: the least S3 accepts, so each upload buffers little.
 UPLOAD_BLOCK = 5 << 20
-_LOCAL = ("file", "local", "")
 K = TypeVar("K")
 R = TypeVar("R")
 
@@ -463,12 +462,12 @@ class SeriesDownloader:
         data_path.parent.mkdir(parents=True, exist_ok=True)
         if self.plan.layout == "extract" and data_path.exists():
             old = temporary_sibling(data_path)
-            if data_path.protocol in _LOCAL:
+            if data_path.protocol in LOCAL_PROTOCOLS:
                 os.replace(data_path.path, old.path)
             else:
                 old = data_path
             _remove(old)
-        if self.plan.layout == "extract" and data_path.protocol not in _LOCAL:
+        if self.plan.layout == "extract" and data_path.protocol not in LOCAL_PROTOCOLS:
             _publish_tree(tmp, data_path)
         else:
             publish(tmp, data_path)
@@ -518,7 +517,7 @@ class FolderSink:
 
     def __init__(self, root: ObjectStoragePath) -> None:
         self.root = root
-        self.local = root.protocol in _LOCAL
+        self.local = root.protocol in LOCAL_PROTOCOLS
         self._folders: set[str] = set()
         if self.local:
             os.makedirs(root.path, exist_ok=True)
@@ -538,7 +537,7 @@ class FolderSink:
 @contextlib.contextmanager
 def open_writer(path: ObjectStoragePath) -> Iterator[IO[bytes]]:
     """Open ``path`` for writing: a plain file on ``file://``, a multipart upload in small parts elsewhere."""
-    if path.protocol in _LOCAL:
+    if path.protocol in LOCAL_PROTOCOLS:
         os.makedirs(os.path.dirname(path.path), exist_ok=True)
         with open(path.path, "wb") as fh:
             yield fh
@@ -570,7 +569,7 @@ def _publish_tree(tmp: ObjectStoragePath, final: ObjectStoragePath) -> None:
 def _remove(path: ObjectStoragePath) -> None:
     """Remove a file, an object, or a folder / prefix with everything under it, if it exists."""
     try:
-        if path.protocol in _LOCAL:
+        if path.protocol in LOCAL_PROTOCOLS:
             if os.path.isdir(path.path):
                 shutil.rmtree(path.path)
             elif os.path.lexists(path.path):

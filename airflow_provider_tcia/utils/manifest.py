@@ -12,22 +12,14 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_tcia.api.redact import SECRET_QUERY_KEYS
+from airflow_provider_tcia.api.redact import redact_url
 from airflow_provider_tcia.utils.zipverify import ZipReport
 
 MANIFEST_VERSION = 1
 MANIFEST_SUFFIX = ".manifest.json"
-
-
-def url_without_secrets(url: str) -> str:
-    """``url`` without any secret query parameter (``api_key`` …) at all, not even redacted."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in SECRET_QUERY_KEYS]
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def build_manifest(
@@ -58,7 +50,7 @@ def build_manifest(
         "checks": list(report.checks),
         "md5_source": "md5hashes.csv" if report.md5_listing is not None else "computed",
         "entries": [{"name": e.name, "size": e.size, "crc32": f"{e.crc32:08x}", "md5": e.md5} for e in report.entries],
-        "source_url": url_without_secrets(source_url),
+        "source_url": redact_url(source_url, drop=True),
         "api": api,
         "downloaded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),

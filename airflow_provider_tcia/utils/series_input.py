@@ -19,7 +19,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_tcia.api.jsonstream import iter_json_array
 from airflow_provider_tcia.exceptions import TciaBadRequestError
-from airflow_provider_tcia.utils.storage import SUFFIX_FORMATS, as_path
+from airflow_provider_tcia.utils.storage import as_path, suffix_format
 
 UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 MAX_UID_LENGTH = 64
@@ -103,8 +103,8 @@ def series_file(value: Any, *, what: str = "series_from") -> tuple[ObjectStorage
         path = as_path(value)
     except ValueError as err:
         raise TciaBadRequestError(f"{what}={value!r}: {err}") from None
-    suffix = "." + path.name.rsplit(".", 1)[-1].lower() if "." in path.name else ""
-    fmt = (fmt or SUFFIX_FORMATS.get(suffix) or "").lower() or None
+    _, implied = suffix_format(path.name)
+    fmt = (fmt or implied or "").lower() or None
     if fmt is not None and fmt not in SERIES_FILE_FORMATS:
         raise TciaBadRequestError(
             f"{what}={str(path)!r} is {fmt}; series can be read from {', '.join(SERIES_FILE_FORMATS)} "

@@ -16,6 +16,8 @@ from typing import IO
 from airflow.sdk import ObjectStoragePath
 
 PARTIAL_MARK = ".partial-"
+#: ObjectStoragePath protocols that are this machine's file system (where a rename is atomic).
+LOCAL_PROTOCOLS = ("file", "local", "")
 #: Path suffixes that name a data format (the query operators write these; the download operator reads them).
 SUFFIX_FORMATS = {
     ".json": "json",
@@ -26,6 +28,12 @@ SUFFIX_FORMATS = {
     ".html": "html",
     ".htm": "html",
 }
+
+
+def suffix_format(name: str) -> tuple[str, str | None]:
+    """(suffix, the format it names or None) of a file name: ``series.CSV`` → ``(".csv", "csv")``."""
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return suffix, SUFFIX_FORMATS.get(suffix)
 
 
 def as_path(value: str | ObjectStoragePath) -> ObjectStoragePath:
@@ -53,7 +61,7 @@ def is_partial(path: ObjectStoragePath) -> bool:
 
 def publish(tmp: ObjectStoragePath, final: ObjectStoragePath) -> None:
     """Move a finished temporary object or directory tree into place."""
-    if final.protocol in ("file", "local", ""):
+    if final.protocol in LOCAL_PROTOCOLS:
         # Same filesystem: os.replace is atomic for files and, for directories, when final is absent.
         import os
 

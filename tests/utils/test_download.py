@@ -320,10 +320,10 @@ def test_no_partial_names_survive_os_errors(monkeypatch, requests_mock, tmp_path
 
 
 def test_manifest_source_url_has_no_secrets():
-    from airflow_provider_tcia.utils.manifest import url_without_secrets
+    from airflow_provider_tcia.api.redact import redact_url
 
     url = "https://h/services/v2/TCIA/query/getImage?SeriesInstanceUID=1.2&api_key=%2A%2A%2A&format=zip"
-    assert url_without_secrets(url) == "https://h/services/v2/TCIA/query/getImage?SeriesInstanceUID=1.2&format=zip"
+    assert redact_url(url, drop=True) == "https://h/services/v2/TCIA/query/getImage?SeriesInstanceUID=1.2&format=zip"
 
 
 # --- single images --------------------------------------------------------------------------------
