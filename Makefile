@@ -1,13 +1,33 @@
-# Everything installs into .venv with uv (bootstrapped from PyPI into the venv): pip's resolver can take
+# Everything installs into a virtualenv with uv (bootstrapped from PyPI into the venv): pip's resolver can take
 # minutes on Airflow + the amazon provider + s3fs + moto; uv takes seconds.
+#
+# One Airflow per virtualenv: `make test` uses the newest supported Airflow in .venv; `make test
+# AIRFLOW_VERSION=3.1.8` installs that one, with its constraints file, in .venv-airflow-3.1.8. `make ci`
+# runs the suite on every supported version, as CI does.
 PYTHON ?= python3
+#: Newest patch of each supported minor version; the first is the oldest, the last the default.
+SUPPORTED_AIRFLOW := 2.11.2 3.0.6 3.1.8 3.2.2 3.3.2
+DEFAULT_AIRFLOW := $(lastword $(SUPPORTED_AIRFLOW))
+#: Where the deployment test (real scheduler, triggerer, api-server) runs in `make ci`: the oldest Airflow
+#: with asset watchers (event-driven scheduling, 3.0) and the newest. Elsewhere it is deselected.
+DEPLOYMENT_AIRFLOW := 3.0.6 $(DEFAULT_AIRFLOW)
+AIRFLOW_VERSION ?= $(DEFAULT_AIRFLOW)
+ifeq ($(AIRFLOW_VERSION),$(DEFAULT_AIRFLOW))
 VENV ?= .venv
+else
+VENV ?= .venv-airflow-$(AIRFLOW_VERSION)
+endif
+CONSTRAINTS := constraints/airflow-$(AIRFLOW_VERSION).txt
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench emulator clean
+.PHONY: install demo test ci lint bench emulator clean
+
+$(CONSTRAINTS):
+	@echo "No constraints for Airflow $(AIRFLOW_VERSION): supported versions are $(SUPPORTED_AIRFLOW)" >&2
+	@exit 1
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +35,8 @@ $(PY):
 $(UV): | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.5"
 
-$(STAMP): pyproject.toml | $(UV)
-	$(UV) pip install --quiet --python $(PY) -e ".[dev,bench]"
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(UV)
+	$(UV) pip install --quiet --python $(PY) -c $(CONSTRAINTS) -e ".[dev,bench]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -26,6 +46,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Every supported Airflow, each in its own virtualenv; the deployment test only where DEPLOYMENT_AIRFLOW says.
+ci:
+	@set -e; for version in $(SUPPORTED_AIRFLOW); do \
+		case " $(DEPLOYMENT_AIRFLOW) " in *" $$version "*) marks="";; *) marks="-m 'not deployment'";; esac; \
+		echo "=== Airflow $$version ==="; start=$$(date +%s); \
+		$(MAKE) --no-print-directory test AIRFLOW_VERSION=$$version PYTEST_ARGS="$(PYTEST_ARGS) $$marks"; \
+		echo "=== Airflow $$version: passed in $$(( $$(date +%s) - start )) s ==="; \
+	done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check airflow_provider_tcia example_dags tests
@@ -38,4 +67,4 @@ emulator: $(STAMP)
 	$(VENV)/bin/tcia-emulator --port 8080
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	rm -rf .venv .venv-airflow-* .pytest_cache build dist *.egg-info

@@ -48,6 +48,10 @@ class TciaCorruptPayloadError(TciaError):
     that is not JSON, a truncated or corrupt zip, a file count or an MD5 that does not match."""
 
 
+class TciaFeatureUnavailableError(TciaError, RuntimeError):
+    """The installed Airflow lacks what a feature needs (an asset watcher on Airflow 2.11, say)."""
+
+
 def excerpt(body: bytes | str | None, limit: int = BODY_EXCERPT) -> str:
     """The start of a response body, printable, for an error message."""
     if not body:

@@ -26,14 +26,15 @@ import os
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, ObjectStoragePath, Param, task
+from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath, Param, task
 
+from airflow_provider_tcia.compat import asset, triggering_asset_events
 from airflow_provider_tcia.operators import TciaGetSeriesOperator
 from airflow_provider_tcia.operators.download import TciaDownloadSeriesOperator
 
 OUTPUT_ROOT = os.environ.get("TCIA_EXAMPLE_OUTPUT", "file:///tmp/airflow-tcia-examples")
 #: The downloaded series, as an Asset other DAGs can be scheduled on.
-DOWNLOADED_SERIES = Asset(name="tcia_example_downloaded_series", uri="tcia-example://downloads/series")
+DOWNLOADED_SERIES = asset(name="tcia_example_downloaded_series", uri="tcia-example://downloads/series")
 
 with DAG(
     dag_id="tcia_download_examples",
@@ -101,10 +102,10 @@ with DAG(
 ) as consumer:
 
     @task
-    def new_series(triggering_asset_events=None) -> list[str]:
+    def new_series(**context) -> list[str]:
         """The series written by the download runs that triggered this run (from the Asset events' extra)."""
         written: list[str] = []
-        for event in (triggering_asset_events or {}).get(DOWNLOADED_SERIES, []):
+        for event in triggering_asset_events(context, DOWNLOADED_SERIES):
             written.extend(event.extra.get("series", []))
             print(f"{event.extra.get('downloaded')} series downloaded to {event.extra.get('destination')}")
         return written

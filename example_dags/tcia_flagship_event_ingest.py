@@ -12,12 +12,15 @@ starts ``tcia_flagship_process``.
 The watcher's arguments are fixed when the file is parsed (they are the trigger's identity), hence the
 collection and poll interval come from environment variables, not params. A manual run processes the study
 rows given in the ``studies`` param. See docs/sensors.md for what happens across triggerer restarts.
+
+Asset watchers exist from Airflow 3.0: on Airflow 2.11 this file fails to load with a message saying so, and
+``tcia_flagship_ingest`` (a deferrable sensor on a schedule) is the way to wait for new studies there.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Asset, AssetWatcher, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 from tcia_flagship_lib import (
     DEFAULT_COLLECTION,
     DEFAULT_LAYOUT,
@@ -26,9 +29,10 @@ from tcia_flagship_lib import (
     download_and_announce,
 )
 
+from airflow_provider_tcia.compat import AssetWatcher, asset, triggering_asset_events
 from airflow_provider_tcia.triggers.tcia import TciaNewStudiesEventTrigger
 
-NEW_STUDIES = Asset(
+NEW_STUDIES = asset(
     name="tcia_flagship_new_studies",
     uri="tcia-flagship://new-studies",
     watchers=[
@@ -54,9 +58,10 @@ with DAG(
 ) as dag:
 
     @task
-    def new_studies(triggering_asset_events=None, params=None) -> list[dict]:
+    def new_studies(**context) -> list[dict]:
         """The study rows the watcher announced (every event of this run), or the ``studies`` param."""
-        events = list(triggering_asset_events[NEW_STUDIES]) if triggering_asset_events else []
+        params = context["params"]
+        events = triggering_asset_events(context, NEW_STUDIES)
         rows = [study for event in events for study in (event.extra.get("payload") or {}).get("studies") or []]
         if not events:
             rows = list(params.get("studies") or [])

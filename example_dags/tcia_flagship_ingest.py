@@ -19,7 +19,7 @@ asset watcher instead of a sensor.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.providers.common.compat.sdk import DAG, Param
 from tcia_flagship_lib import (
     DEFAULT_COLLECTION,
     DEFAULT_LAYOUT,

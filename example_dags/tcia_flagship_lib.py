@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-from airflow.sdk import Asset, ObjectStoragePath
+from airflow.providers.common.compat.sdk import ObjectStoragePath
 
+from airflow_provider_tcia.compat import asset  # Asset(name=, uri=) on Airflow 3, a Dataset on 2.11
 from airflow_provider_tcia.utils.manifest import MANIFEST_SUFFIX
 from airflow_provider_tcia.utils.storage import as_path, atomic_writer, is_partial
 
@@ -42,7 +43,7 @@ DEFAULT_LAYOUT = os.environ.get("TCIA_FLAGSHIP_LAYOUT", "zip")
 
 #: Updated by the ingest DAGs when new series have been downloaded; the processing DAG is scheduled on it.
 #: Its events' ``extra`` says what arrived: ``{"collection", "series": [{"location", ...}], "downloads"}``.
-DOWNLOADED_SERIES = Asset(name="tcia_flagship_downloaded_series", uri="tcia-flagship://downloaded-series")
+DOWNLOADED_SERIES = asset(name="tcia_flagship_downloaded_series", uri="tcia-flagship://downloaded-series")
 
 #: The DICOM header fields the index keeps, one row per series.
 INDEX_FIELDS = (
@@ -136,8 +137,7 @@ def download_and_announce(
     mapped per series (nested ``<PatientID>/<StudyInstanceUID>/`` under the downloads folder, as a zip or
     extracted: verified, atomic, idempotent), and a task that updates :data:`DOWNLOADED_SERIES` with what
     arrived. Returns that last task's output."""
-    from airflow.sdk import task
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.providers.common.compat.sdk import AirflowSkipException, task
 
     from airflow_provider_tcia.operators import TciaGetSeriesOperator
     from airflow_provider_tcia.operators.download import TciaDownloadSeriesOperator

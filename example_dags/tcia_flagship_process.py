@@ -20,7 +20,7 @@ Needs the ``examples`` extra (pydicom, numpy, pillow).
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.providers.common.compat.sdk import DAG, Param, get_current_context, task
 from tcia_flagship_lib import (
     DEFAULT_OUTPUT_ROOT,
     DOWNLOADED_SERIES,
@@ -33,6 +33,8 @@ from tcia_flagship_lib import (
     write_contact_sheet,
     write_index,
 )
+
+from airflow_provider_tcia.compat import triggering_asset_events
 
 with DAG(
     dag_id="tcia_flagship_process",
@@ -54,10 +56,11 @@ with DAG(
 ) as dag:
 
     @task
-    def arrived(triggering_asset_events=None, params=None) -> list[str]:
+    def arrived(**context) -> list[str]:
         """The series this run processes: those its asset events announce, else the ``series`` param,
         else everything downloaded so far."""
-        events = list(triggering_asset_events[DOWNLOADED_SERIES]) if triggering_asset_events else []
+        params = context["params"]
+        events = triggering_asset_events(context, DOWNLOADED_SERIES)
         if events:
             locations = series_in_events(events)
         else:  # a manual run

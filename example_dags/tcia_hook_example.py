@@ -9,7 +9,7 @@ or the bundled emulator: the DAG does not change.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.providers.common.compat.sdk import Param, dag, task
 
 from airflow_provider_tcia.hooks.tcia import TciaHook
 

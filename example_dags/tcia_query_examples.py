@@ -23,7 +23,7 @@ import os
 import re
 
 import pendulum
-from airflow.sdk import DAG, ObjectStoragePath, Param, task
+from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath, Param, task
 
 from airflow_provider_tcia.operators import (
     TciaGetBodyPartValuesOperator,
@@ -131,7 +131,9 @@ with DAG(
         studies_seen: set[str] = set()
         images = 0
         with ObjectStoragePath(listing["path"]).open("r") as fh:
-            for line in fh:  # one series per line: memory does not grow with the listing
+            # One series per line: memory does not grow with the listing. (readline: Airflow 2.11's file
+            # object is not iterable.)
+            for line in iter(fh.readline, ""):
                 row = json.loads(line)
                 studies_seen.add(row["StudyInstanceUID"])
                 images += int(row.get("ImageCount") or 0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_tcia.operators import (
     TciaGetSeriesOperator,
@@ -37,11 +37,13 @@ with DAG(
     },
     tags=["tcia", "example"],
 ) as dag:
+    # When the run was due: Airflow 3's run_after (a manual run may have no logical date); 2.11's logical date.
+    run_day = "(dag_run.run_after if dag_run.run_after is defined else dag_run.logical_date)"
     # A scheduled run looks back over its data interval; a manual run's interval is a single instant, so it
     # looks back a week from when it runs instead.
     since = (
         "{{ params.since or (data_interval_start if dag_run.run_type == 'scheduled'"
-        " else dag_run.run_after - macros.timedelta(days=7)) }}"
+        f" else {run_day} - macros.timedelta(days=7)) }}}}"
     )
 
     new_patients = TciaNewPatientsInCollectionOperator(
@@ -51,7 +53,9 @@ with DAG(
         task_id="new_studies",
         collection="{{ params.collection }}",
         date=since,
-        output_path="{{ params.output_root }}/tcia_query_new_data/{{ params.collection }}/{{ dag_run.run_after | ds }}/new_studies.jsonl",
+        output_path="{{ params.output_root }}/tcia_query_new_data/{{ params.collection }}/{{ "
+        + run_day
+        + " | ds }}/new_studies.jsonl",
     )
 
     @task

@@ -3,29 +3,48 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
+
+from tests.airflow_compat import AIRFLOW_V_3_0_PLUS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_dag(name: str):
-    """The ``dag`` object of ``example_dags/<name>.py`` (imported fresh, as Airflow's DAG processor would)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "example_dags" / f"{name}.py")
+EXAMPLE_DAGS = ROOT / "example_dags"
+
+
+def load_example(name: str):
+    """``example_dags/<name>.py`` imported fresh, as Airflow's DAG processor would: the DAGs folder on
+    ``sys.path`` and a fresh copy of the shared helper module (which reads its settings from the environment
+    when imported).
+
+    On Airflow 2.11 its DAGs are also written to the metadata database, as the scheduler would: 2.11's
+    ``dag.test()`` records dataset events only for datasets it finds there.
+    """
+    if str(EXAMPLE_DAGS) not in sys.path:
+        sys.path.append(str(EXAMPLE_DAGS))
+    sys.modules.pop("tcia_flagship_lib", None)
+    spec = importlib.util.spec_from_file_location(name, EXAMPLE_DAGS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.dag
+    if not AIRFLOW_V_3_0_PLUS:
+        from airflow.models.dag import DAG
+
+        DAG.bulk_write_to_db([v for v in vars(module).values() if isinstance(v, DAG)])
+    return module
+
+
+def load_dag(name: str):
+    """The ``dag`` object of ``example_dags/<name>.py`` (see :func:`load_example`)."""
+    return load_example(name).dag
 
 
 def xcoms(dag_run) -> dict[tuple[str, int], object]:
     """Every return value of a run, by (task_id, map_index)."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
+    from tests.airflow_compat import xcom_rows
 
-    with create_session() as session:
-        rows = session.query(XComModel).filter(
-            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.key == "return_value"
-        )
-        return {(x.task_id, x.map_index): x.value for x in rows}
+    return xcom_rows(dag_run.dag_id, dag_run.run_id)
 
 
 def states(dag_run) -> dict[tuple[str, int], str]:

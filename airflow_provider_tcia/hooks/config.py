@@ -6,18 +6,24 @@ fields, and every mistake in the connection is reported before any request is se
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_tcia.api.generations import ApiGeneration, get_generation
+from airflow_provider_tcia.api.generations import GENERATIONS, ApiGeneration, get_generation
 from airflow_provider_tcia.api.retry import RetryPolicy
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaConfigurationError
 
+DEFAULT_API = "legacy"
+DEFAULT_ENVIRONMENT = "production"
+KEY_LOCATIONS = ("header", "query")
+DEFAULT_KEY_LOCATION = "header"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 120.0
 DEFAULT_MAX_RETRIES = 5
+DEFAULT_RETRY_BACKOFF = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,22 +56,29 @@ class TciaConfig:
         extras = _plain_extras(extra or {})
         extras.update({k: v for k, v in (overrides or {}).items() if v is not None})
 
-        api = _choice(extras.get("api", "legacy"), "api", ("legacy", "nbia"))
+        api = _choice(extras.get("api", DEFAULT_API), "api", tuple(GENERATIONS))
         generation = get_generation(api, extras.get("api_version") or None)
-        environment = str(extras.get("environment") or "production").strip().lower()
+        environment = str(extras.get("environment") or DEFAULT_ENVIRONMENT).strip().lower()
         default_root = generation.server(environment)  # validates environment even when host overrides it
 
         # `api_key_in` (the name first proposed) is accepted, but Airflow's masker treats any extra whose name
         # contains "api_key" as a secret and would mask its value ("query") out of every log line.
-        location = extras.get("key_location", extras.get("api_key_in", "header"))
-        key_location = _choice(location, "key_location", ("header", "query"))
+        location = extras.get("key_location", extras.get("api_key_in", DEFAULT_KEY_LOCATION))
+        key_location = _choice(location, "key_location", KEY_LOCATIONS)
         read_timeout = _number(extras.get("timeout"), "timeout", DEFAULT_READ_TIMEOUT, minimum=0.001)
         max_retries = int(_number(extras.get("max_retries"), "max_retries", DEFAULT_MAX_RETRIES, minimum=0))
-        backoff = _number(extras.get("retry_backoff"), "retry_backoff", 1.0, minimum=0.001)
+        backoff = _number(extras.get("retry_backoff"), "retry_backoff", DEFAULT_RETRY_BACKOFF, minimum=0.001)
         verify = extras.get("verify", True)
         if isinstance(verify, str) and verify.lower() in ("true", "false"):
             verify = verify.lower() == "true"
         proxies = extras.get("proxies")
+        if isinstance(proxies, str):  # the connection form's text field holds JSON
+            try:
+                proxies = json.loads(proxies)
+            except ValueError:
+                raise TciaConfigurationError(
+                    f'proxies must be a mapping, or its JSON, such as {{"https": "http://proxy:3128"}}, not {proxies!r}'
+                ) from None
         if proxies is not None and not isinstance(proxies, Mapping):
             raise TciaConfigurationError(
                 f"proxies must be a mapping such as {{'https': 'http://proxy:3128'}}, not {proxies!r}"

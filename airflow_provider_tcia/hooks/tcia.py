@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import requests
-from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_tcia.api.endpoints import ENDPOINTS, Endpoint, check_format, check_query, get_endpoint
@@ -22,6 +21,14 @@ from airflow_provider_tcia.api.generations import ApiRequest
 from airflow_provider_tcia.api.jsonstream import iter_json_array
 from airflow_provider_tcia.api.redact import register_secret
 from airflow_provider_tcia.api.retry import retry_call
+from airflow_provider_tcia.compat import (
+    BaseHook,
+    amask_secret,
+    get_async_connection,
+    get_async_extra_dejson,
+    mask_secret,
+)
+from airflow_provider_tcia.hooks import connection_form
 from airflow_provider_tcia.hooks.body import TRANSIENT_SYNC, ResponseBody, TciaStream, iter_response_chunks
 from airflow_provider_tcia.hooks.config import TciaConfig
 from airflow_provider_tcia.hooks.transport import (
@@ -78,12 +85,20 @@ class TciaHook(BaseHook):
         self._config: TciaConfig | None = None
 
     # --- connection ---------------------------------------------------------------------------------
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields, for Airflow 2.11 to 3.1 (3.2+ reads them from the provider info)."""
+        return connection_form.form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The form's standard fields, for Airflow 2.11 to 3.1 (3.2+ reads them from the provider info)."""
+        return connection_form.hook_ui_field_behaviour()
+
     @property
     def config(self) -> TciaConfig:
         """The validated connection (read once)."""
         if self._config is None:
-            from airflow.sdk.log import mask_secret
-
             conn = self.get_connection(self.tcia_conn_id)
             if conn.password:
                 mask_secret(conn.password)
@@ -93,12 +108,10 @@ class TciaHook(BaseHook):
     async def aconfig(self) -> TciaConfig:
         """:attr:`config`, read without blocking the event loop (for triggers)."""
         if self._config is None:
-            from airflow.sdk.log import amask_secret
-
-            conn = await self.aget_connection(self.tcia_conn_id)
+            conn = await get_async_connection(self.tcia_conn_id, hook=self)
             if conn.password:
                 await amask_secret(conn.password)
-            self._config = self._build_config(conn, await conn.aextra_dejson())
+            self._config = self._build_config(conn, await get_async_extra_dejson(conn))
         return self._config
 
     def _build_config(self, conn: Any, extra: dict) -> TciaConfig:

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException
-
+from airflow_provider_tcia.compat import AirflowFailException, Asset, BaseOperator, ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaBadRequestError
 from airflow_provider_tcia.hooks.config import check_conn_id
 from airflow_provider_tcia.hooks.tcia import TciaHook

@@ -17,11 +17,9 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from airflow.sdk import BaseOperator, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException
-
 from airflow_provider_tcia.api.endpoints import Endpoint, check_query, get_endpoint
 from airflow_provider_tcia.api.retry import retry_call
+from airflow_provider_tcia.compat import AirflowFailException, BaseOperator, ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError, TciaIncompleteResponseError
 from airflow_provider_tcia.hooks.config import check_conn_id
 from airflow_provider_tcia.hooks.tcia import TciaHook

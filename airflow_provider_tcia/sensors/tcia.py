@@ -13,11 +13,15 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
-
 from airflow_provider_tcia.api.dates import parse_date
 from airflow_provider_tcia.api.endpoints import check_query
+from airflow_provider_tcia.compat import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError
 from airflow_provider_tcia.hooks.config import check_conn_id
 from airflow_provider_tcia.triggers.polling import ERROR_TYPES, jsonable, poll_once

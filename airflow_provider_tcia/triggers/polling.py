@@ -139,7 +139,7 @@ def jsonable(value: Any) -> Any:
 
 def _is_missing_connection(error: BaseException) -> bool:
     try:
-        from airflow.sdk.exceptions import AirflowNotFoundException
+        from airflow_provider_tcia.compat import AirflowNotFoundException
     except ImportError:  # pragma: no cover - always there on Airflow 3
         return False
     return isinstance(error, AirflowNotFoundException)

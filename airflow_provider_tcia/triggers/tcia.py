@@ -18,10 +18,15 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
-
 from airflow_provider_tcia.api.dates import parse_date
 from airflow_provider_tcia.api.endpoints import get_endpoint
+from airflow_provider_tcia.compat import (
+    BaseEventTrigger,
+    BaseTrigger,
+    TriggerEvent,
+    asset_state_store,
+    require_event_scheduling,
+)
 from airflow_provider_tcia.exceptions import TciaBadRequestError
 from airflow_provider_tcia.triggers.polling import Poll, apoll_once, jsonable
 from airflow_provider_tcia.triggers.progress import Progress
@@ -204,6 +209,7 @@ class TciaNewStudiesEventTrigger(BaseEventTrigger):
         poll_interval: float = 300.0,
         max_rows_per_event: int = 100,
     ) -> None:
+        require_event_scheduling(type(self).__name__)
         super().__init__()
         if not isinstance(collection, str) or not collection.strip():
             raise TciaBadRequestError(f"collection must be a non-empty string, not {collection!r}")
@@ -330,8 +336,8 @@ class TciaNewStudiesEventTrigger(BaseEventTrigger):
             self.log.warning("could not save progress (%s: %s); keeping it in memory", type(err).__name__, err)
 
     def _store(self) -> Any:
-        store = getattr(self, "asset_state_store", None)
-        if store is None or not hasattr(store, "aget"):
+        store = asset_state_store(self)
+        if store is None:
             self._no_store("no asset state store was given to this watcher")
             return None
         return store

@@ -29,9 +29,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from typing import IO, Any, TypeVar
 
-from airflow.sdk import ObjectStoragePath
-
 from airflow_provider_tcia.api.retry import retry_call
+from airflow_provider_tcia.compat import ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, TciaError, TciaNotFoundError
 from airflow_provider_tcia.hooks.tcia import TciaHook, TciaStream
 from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError

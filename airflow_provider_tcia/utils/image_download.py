@@ -17,9 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
-
 from airflow_provider_tcia.api.retry import retry_call
+from airflow_provider_tcia.compat import ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
 from airflow_provider_tcia.hooks.tcia import TciaHook
 from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError

@@ -13,9 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
-
 from airflow_provider_tcia.api.redact import redact_url
+from airflow_provider_tcia.compat import ObjectStoragePath
 from airflow_provider_tcia.utils.zipverify import ZipReport
 
 MANIFEST_VERSION = 1

@@ -15,9 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
-
 from airflow_provider_tcia.api.jsonstream import iter_json_array
+from airflow_provider_tcia.compat import ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaBadRequestError
 from airflow_provider_tcia.utils.storage import as_path, suffix_format
 
@@ -202,7 +201,8 @@ def _sniff(fh: Any) -> str:
 
 
 def _json_lines(fh: Any, label: str) -> Iterator[Any]:
-    for number, line in enumerate(fh, start=1):
+    # readline, not iteration: fsspec's local file object (universal-pathlib 0.2, Airflow 2.11) is not iterable.
+    for number, line in enumerate(iter(fh.readline, b""), start=1):
         if not line.strip():
             continue
         try:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from typing import IO
 
-from airflow.sdk import ObjectStoragePath
+from airflow_provider_tcia.compat import ObjectStoragePath
 
 PARTIAL_MARK = ".partial-"
 #: ObjectStoragePath protocols that are this machine's file system (where a rename is atomic).
@@ -48,7 +48,13 @@ def as_path(value: str | ObjectStoragePath) -> ObjectStoragePath:
         if not text.startswith("/"):
             raise ValueError(f"{text!r} is relative: give an absolute path or a URL such as file:///data/out.json")
         text = "file://" + text
-    return ObjectStoragePath(text)
+    try:
+        path = ObjectStoragePath(text)
+        path.fs  # noqa: B018 - resolve the filesystem now (Airflow 2.11 does it lazily, at the first write)
+    except (ValueError, ImportError) as err:  # worded differently by each Airflow and universal-pathlib
+        scheme = text.split("://", 1)[0]
+        raise ValueError(f"unsupported filesystem {scheme!r} in {text!r} (is its provider installed?): {err}") from None
+    return path
 
 
 def temporary_sibling(path: ObjectStoragePath) -> ObjectStoragePath:

@@ -50,9 +50,8 @@ def _rss() -> int:
 def _child(client: str, url: str, api: str, fmt: str, filters: dict, out: str) -> dict:
     """Runs in the child process: one listing to ``out``; returns the measurements."""
     if client == "ours":
-        from airflow.sdk.bases.operator import ExecutorSafeguard
-
         from airflow_provider_tcia.operators import TciaGetSeriesOperator
+        from tests.airflow_compat import ExecutorSafeguard
 
         ExecutorSafeguard.test_mode = True
         op = TciaGetSeriesOperator(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import importlib.util
 import io
 import sys
 import threading
@@ -19,10 +18,10 @@ import time
 import zipfile
 
 import pytest
-from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_tcia.compat import ObjectStoragePath
 from tests.conftest import ROOT
-from tests.dags import states, xcoms
+from tests.dags import load_example, states, xcoms
 
 pytestmark = pytest.mark.integration
 
@@ -31,31 +30,14 @@ KEY = "flagship-emulator-key-7d1e"
 EXAMPLE_DAGS = ROOT / "example_dags"
 
 
-def load_dag(name: str):
-    """A fresh copy of an example DAG file (and of its helper module, which reads its settings from the
-    environment when imported)."""
-    if str(EXAMPLE_DAGS) not in sys.path:
-        sys.path.append(str(EXAMPLE_DAGS))
-    sys.modules.pop("tcia_flagship_lib", None)
-    spec = importlib.util.spec_from_file_location(name, EXAMPLE_DAGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def asset_events(name: str) -> list[dict]:
-    """The extras of every event of an asset, oldest first."""
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
+    """The extras of every event of an asset, oldest first (Airflow 2.11's datasets are found by their
+    URI, as the dataset normalised it)."""
+    from tests.airflow_compat import asset_event_extras
 
-    with create_session() as session:
-        events = (
-            session.query(AssetEvent)
-            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .filter(AssetModel.name == name)
-            .order_by(AssetEvent.id)
-        )
-        return [dict(e.extra or {}) for e in events]
+    lib = sys.modules["tcia_flagship_lib"]
+    uri = {"tcia_flagship_downloaded_series": lib.DOWNLOADED_SERIES.uri}.get(name)
+    return [dict(extra or {}) for extra in asset_event_extras(name=name, uri=uri)]
 
 
 @pytest.fixture
@@ -107,7 +89,7 @@ def publish_when_polled(emulator, **options) -> dict:
 @pytest.mark.tcia_emulator(api_key=KEY)
 def test_ingest_waits_downloads_and_announces_then_process_indexes(airflow_db, tcia_emulator, setup):
     root, layout = setup
-    ingest = load_dag("tcia_flagship_ingest").dag
+    ingest = load_example("tcia_flagship_ingest").dag
     published = publish_when_polled(tcia_emulator, series_count=2, image_count=3)
 
     run = ingest.test(run_conf={"output_root": root, "collection": COLLECTION, "layout": layout})
@@ -136,7 +118,7 @@ def test_ingest_waits_downloads_and_announces_then_process_indexes(airflow_db, t
     assert len(polls) >= 3
 
     # The downstream DAG, fed the locations of that asset event.
-    process = load_dag("tcia_flagship_process").dag
+    process = load_example("tcia_flagship_process").dag
     locations = [s["location"] for s in extra["series"]]
     processed = process.test(run_conf={"output_root": root, "series": locations})
     assert processed.state == "success", states(processed)
@@ -165,7 +147,7 @@ def test_ingest_waits_downloads_and_announces_then_process_indexes(airflow_db, t
 def test_ingest_again_skips_what_is_already_there(airflow_db, tcia_emulator, setup):
     root, layout = setup
     published = tcia_emulator.publish(COLLECTION, series_count=1, image_count=2)
-    ingest = load_dag("tcia_flagship_ingest").dag
+    ingest = load_example("tcia_flagship_ingest").dag
     conf = {"output_root": root, "collection": COLLECTION, "layout": layout}
     first = ingest.test(run_conf=conf)
     second = ingest.test(run_conf=conf)
@@ -175,9 +157,10 @@ def test_ingest_again_skips_what_is_already_there(airflow_db, tcia_emulator, set
     assert again["skipped"] is True  # idempotent: a repeated announcement costs no download
 
 
+@pytest.mark.asset_watchers
 def test_event_ingest_downloads_what_the_watcher_announced(airflow_db, tcia_emulator, setup):
     root, layout = setup
-    module = load_dag("tcia_flagship_event_ingest")
+    module = load_example("tcia_flagship_event_ingest")
     watcher = module.NEW_STUDIES.watchers[0].trigger
     published = tcia_emulator.publish(COLLECTION, series_count=1, image_count=2)
 
@@ -204,10 +187,10 @@ def test_event_ingest_downloads_what_the_watcher_announced(airflow_db, tcia_emul
 def test_process_without_asset_event_processes_everything_downloaded(airflow_db, tcia_emulator, setup):
     root, layout = setup
     published = tcia_emulator.publish(COLLECTION, series_count=1, image_count=2)
-    ingest = load_dag("tcia_flagship_ingest").dag
+    ingest = load_example("tcia_flagship_ingest").dag
     conf = {"output_root": root, "collection": COLLECTION, "layout": layout}
     assert ingest.test(run_conf=conf).state == "success"
-    process = load_dag("tcia_flagship_process").dag
+    process = load_example("tcia_flagship_process").dag
     run = process.test(run_conf={"output_root": root})
     assert run.state == "success", states(run)
     report = xcoms(run)[("report", -1)]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.dags import load_dag
 
 pytestmark = pytest.mark.integration
 
@@ -15,10 +14,7 @@ KEY = "example-dag-key-42b1"
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("tcia_hook_example", ROOT / "example_dags" / "tcia_hook_example.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+    return load_dag("tcia_hook_example")
 
 
 def run(dag, conn_id: str, **test_kwargs):

@@ -12,9 +12,8 @@ import datetime as dt
 import json
 
 import pytest
-from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_tcia.compat import AirflowFailException, ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
 from airflow_provider_tcia.operators import TciaGetSeriesOperator, TciaNewPatientsInCollectionOperator
 from airflow_provider_tcia.utils.storage import PARTIAL_MARK
@@ -165,11 +164,11 @@ def test_new_data_dag_with_nothing_new(airflow_db, tcia_emulator, use_emulator, 
     ],
 )
 def test_bad_templated_input_fails_and_writes_nothing(
-    airflow_db, tcia_emulator, use_emulator, tmp_path, capfd, conf, message
+    airflow_db, tcia_emulator, use_emulator, tmp_path, capfd, caplog, conf, message
 ):
     use_emulator(tcia_emulator, "legacy")
     dag_run = load_dag("tcia_query_new_data").test(run_conf={"output_root": f"file://{tmp_path}", **conf})
-    logged = "".join(capfd.readouterr())
+    logged = "".join(capfd.readouterr()) + caplog.text  # the console on Airflow 3, stdlib logging on 2.11
 
     assert dag_run.state == "failed"
     assert states(dag_run)[("new_studies", -1)] == "failed"

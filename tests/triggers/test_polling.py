@@ -7,8 +7,8 @@ from unittest import mock
 
 import httpx
 import pytest
-from airflow.sdk.exceptions import AirflowNotFoundException
 
+from airflow_provider_tcia.compat import AirflowNotFoundException
 from airflow_provider_tcia.exceptions import (
     TciaAuthError,
     TciaBadRequestError,

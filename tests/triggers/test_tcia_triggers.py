@@ -10,7 +10,13 @@ from unittest import mock
 
 import pytest
 
-from airflow_provider_tcia.exceptions import TciaAuthError, TciaBadRequestError, TciaServerError
+from airflow_provider_tcia.compat import AIRFLOW_V_3_0_PLUS, AssetWatcher, asset
+from airflow_provider_tcia.exceptions import (
+    TciaAuthError,
+    TciaBadRequestError,
+    TciaFeatureUnavailableError,
+    TciaServerError,
+)
 from airflow_provider_tcia.triggers.tcia import TciaNewStudiesEventTrigger, TciaQueryTrigger
 
 KEY = "sekrit-key-0123456789"
@@ -199,6 +205,7 @@ async def collect(trigger, limit=20):
     return events
 
 
+@pytest.mark.asset_watchers
 def test_watcher_serialize_round_trip():
     trigger = watcher(patient_id="P1", tcia_conn_id="t", max_rows_per_event=5, since="2024-05-01T10:00:00+00:00")
     classpath, kwargs = trigger.serialize()
@@ -216,6 +223,7 @@ def test_watcher_serialize_round_trip():
     assert TciaNewStudiesEventTrigger.hash(classpath, kwargs) == TciaNewStudiesEventTrigger.hash(*trigger.serialize())
 
 
+@pytest.mark.asset_watchers
 @pytest.mark.parametrize(
     "kwargs",
     [{"collection": ""}, {"since": "yesterday"}, {"patient_id": " "}, {"max_rows_per_event": 0}, {"poll_interval": 0}],
@@ -225,6 +233,7 @@ def test_watcher_checks_its_arguments_when_the_dag_is_parsed(kwargs):
         watcher(**kwargs)
 
 
+@pytest.mark.asset_watchers
 @pytest.mark.asyncio
 async def test_watcher_announces_each_study_once(monkeypatch, sleeps):
     hook = use_hook(
@@ -247,6 +256,7 @@ async def test_watcher_announces_each_study_once(monkeypatch, sleeps):
     assert sleeps == [30.0] * 4  # one after every poll, whatever its outcome
 
 
+@pytest.mark.asset_watchers
 @pytest.mark.asyncio
 async def test_watcher_splits_many_studies_into_several_events(monkeypatch, sleeps):
     use_hook(monkeypatch, FakeHook(studies("1", "2", "3", "4", "5")))
@@ -255,6 +265,7 @@ async def test_watcher_splits_many_studies_into_several_events(monkeypatch, slee
     assert [r["StudyInstanceUID"] for e in events for r in e.payload["studies"]] == ["1", "2", "3", "4", "5"]
 
 
+@pytest.mark.asset_watchers
 @pytest.mark.asyncio
 async def test_watcher_keeps_polling_after_a_refused_key(monkeypatch, sleeps, caplog):
     hook = use_hook(monkeypatch, FakeHook(TciaAuthError(f"HTTP 401 {KEY}"), TciaAuthError("HTTP 401"), studies("1")))
@@ -265,6 +276,7 @@ async def test_watcher_keeps_polling_after_a_refused_key(monkeypatch, sleeps, ca
     assert KEY not in caplog.text
 
 
+@pytest.mark.asset_watchers
 @pytest.mark.asyncio
 async def test_watcher_resumes_from_saved_progress_after_a_restart(monkeypatch, sleeps):
     store = FakeStateStore()
@@ -284,6 +296,7 @@ async def test_watcher_resumes_from_saved_progress_after_a_restart(monkeypatch, 
     assert hook.calls[0][1]["date"] == saved["after"]
 
 
+@pytest.mark.asset_watchers
 @pytest.mark.asyncio
 async def test_watcher_without_a_state_store_announces_again_after_a_restart(monkeypatch, sleeps):
     use_hook(monkeypatch, FakeHook(studies("1")))
@@ -292,6 +305,7 @@ async def test_watcher_without_a_state_store_announces_again_after_a_restart(mon
     assert len(await collect(watcher())) == 1  # a duplicate, never a loss
 
 
+@pytest.mark.asset_watchers
 @pytest.mark.asyncio
 async def test_watcher_without_since_starts_the_day_it_first_ran_and_remembers_it(monkeypatch, sleeps):
     store = FakeStateStore()
@@ -312,6 +326,7 @@ async def test_watcher_without_since_starts_the_day_it_first_ran_and_remembers_i
     assert hook.calls[0][1]["date"] == "2024-01-01"
 
 
+@pytest.mark.asset_watchers
 @pytest.mark.asyncio
 async def test_watcher_with_a_shared_trigger_falls_back_to_memory(monkeypatch, sleeps):
     class AmbiguousStore:
@@ -325,3 +340,15 @@ async def test_watcher_with_a_shared_trigger_falls_back_to_memory(monkeypatch, s
     trigger = watcher()
     trigger.asset_state_store = AmbiguousStore()
     assert len(await collect(trigger)) == 1
+
+
+@pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 2.11 only: from 3.0 the watcher is built (tests above)")
+def test_watcher_is_refused_on_airflow_2():
+    """Airflow 2.11 has no asset watchers: building the trigger or an AssetWatcher fails at once, saying what
+    to use instead, so a DAG file that relies on them fails to load with that message."""
+    with pytest.raises(TciaFeatureUnavailableError, match=r"needs Airflow 3\.0 or later.*TciaNewStudiesSensor"):
+        TciaNewStudiesEventTrigger(collection="C")
+    with pytest.raises(TciaFeatureUnavailableError, match=r"AssetWatcher: .*needs Airflow 3\.0 or later"):
+        AssetWatcher(name="w", trigger=None)
+    with pytest.raises(TciaFeatureUnavailableError, match="with watchers"):
+        asset(name="a", uri="tcia://a", watchers=[object()])

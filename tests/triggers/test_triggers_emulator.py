@@ -115,6 +115,7 @@ async def test_timeout(tcia_emulator, api):
     assert "fewer than 1 row" in event.payload["message"]
 
 
+@pytest.mark.asset_watchers
 @pytest.mark.asyncio
 async def test_watcher_announces_what_is_published_while_it_waits(tcia_emulator, api):
     trigger = TciaNewStudiesEventTrigger(collection=COLLECTION, poll_interval=0.2)

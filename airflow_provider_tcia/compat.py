@@ -1,0 +1,157 @@
+"""Every difference between the Airflow versions the provider supports (2.11, 3.0 to 3.3), in one place.
+
+Most names come from ``apache-airflow-providers-common-compat`` — Airflow's own compatibility layer for
+providers — which resolves each to its newest location (``airflow.sdk`` on Airflow 3, the old module on
+2.11, where assets are still called datasets). This module adds only what that layer does not cover:
+
+* :func:`amask_secret` — ``airflow.sdk.log.amask_secret`` arrived in 3.3; before it the sync
+  ``mask_secret`` runs in a worker thread, so a trigger never blocks its event loop on the supervisor;
+* :func:`asset` and :func:`triggering_asset_events` — assets are datasets on 2.11, without names, and the
+  events that triggered a run are keyed by URI there;
+* :data:`AssetWatcher` — event-driven scheduling exists from Airflow 3.0; on 2.11 using it fails at once
+  with a message that says so;
+* :func:`asset_state_store` — the asset state store a watcher keeps its progress in exists from 3.3;
+* :data:`DECLARATIVE_CONNECTION_FORM` — Airflow reads connection-form fields from the provider info
+  from 3.2; older versions build them from the hook's ``get_connection_form_widgets``.
+
+Everything else in the provider imports Airflow's authoring API from here, never from a versioned path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    Asset,
+    BaseHook,
+    BaseOperator,
+    BaseSensorOperator,
+    ObjectStoragePath,
+    PokeReturnValue,
+    conf,
+    mask_secret,
+)
+from airflow.providers.common.compat.triggers import BaseEventTrigger
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+from packaging.version import Version
+
+from airflow_provider_tcia.exceptions import TciaFeatureUnavailableError
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context as Context
+
+__all__ = [
+    "AIRFLOW_VERSION",
+    "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "DECLARATIVE_CONNECTION_FORM",
+    "AirflowFailException",
+    "AirflowNotFoundException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "Asset",
+    "AssetWatcher",
+    "BaseEventTrigger",
+    "BaseHook",
+    "BaseOperator",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "ObjectStoragePath",
+    "PokeReturnValue",
+    "TriggerEvent",
+    "amask_secret",
+    "asset",
+    "asset_state_store",
+    "conf",
+    "get_async_connection",
+    "get_async_extra_dejson",
+    "mask_secret",
+    "require_event_scheduling",
+    "triggering_asset_events",
+]
+
+
+def _airflow_version() -> tuple[int, int, int]:
+    from airflow import __version__
+
+    version = Version(__version__)
+    return version.major, version.minor, version.micro
+
+
+# As common-compat's version_compat, which asks providers to keep their own copy rather than import it.
+AIRFLOW_VERSION = _airflow_version()
+AIRFLOW_V_3_0_PLUS = AIRFLOW_VERSION >= (3, 0, 0)
+AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION >= (3, 2, 0)
+AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION >= (3, 3, 0)
+
+#: Airflow reads the connection form (``conn-fields``, ``ui-field-behaviour``) from the provider info.
+DECLARATIVE_CONNECTION_FORM = AIRFLOW_V_3_2_PLUS
+
+EVENT_SCHEDULING_NEEDS = (
+    "event-driven scheduling (AssetWatcher with TciaNewStudiesEventTrigger) needs Airflow 3.0 or later; "
+    "on Airflow 2.11 wait for new studies with TciaNewStudiesSensor (deferrable) in a scheduled DAG instead"
+)
+
+
+def require_event_scheduling(what: str) -> None:
+    """Raise :class:`TciaFeatureUnavailableError` naming ``what`` where Airflow has no asset watchers."""
+    if not AIRFLOW_V_3_0_PLUS:
+        raise TciaFeatureUnavailableError(f"{what}: {EVENT_SCHEDULING_NEEDS}")
+
+
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk import AssetWatcher
+else:
+
+    def AssetWatcher(*args: Any, **kwargs: Any) -> Any:
+        """Airflow 2.11 has no asset watchers: fail where the DAG is defined, saying what to use instead."""
+        require_event_scheduling("AssetWatcher")
+
+
+def asset(name: str, uri: str, **kwargs: Any) -> Any:
+    """``Asset(name=name, uri=uri, **kwargs)`` on Airflow 3; on 2.11 the ``Dataset`` at ``uri`` (datasets have
+    no name: the URI alone identifies them)."""
+    if AIRFLOW_V_3_0_PLUS:
+        return Asset(name=name, uri=uri, **kwargs)
+    if kwargs.get("watchers"):
+        require_event_scheduling(f"asset {name!r} with watchers")
+    return Asset(uri, extra=kwargs.get("extra"))
+
+
+def triggering_asset_events(context: Mapping[str, Any], asset: Any) -> list[Any]:
+    """The events of ``asset`` that triggered this run (none for a manual run), each with its ``extra``.
+
+    Airflow 3 keys ``triggering_asset_events`` by asset; Airflow 2.11 keys ``triggering_dataset_events`` by URI.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        events = context.get("triggering_asset_events")
+        return list(events[asset]) if events else []
+    events = context.get("triggering_dataset_events") or {}
+    return list(events.get(asset.uri, []))
+
+
+async def amask_secret(secret: str) -> None:
+    """Register ``secret`` with Airflow's masker without blocking the event loop."""
+    try:
+        from airflow.sdk.log import amask_secret as _amask_secret  # Airflow 3.3+
+    except ImportError:
+        # Before 3.3 only the sync call exists; from a trigger it may wait on the supervisor, so not on the loop.
+        await asyncio.to_thread(mask_secret, secret)
+    else:
+        await _amask_secret(secret)
+
+
+def asset_state_store(trigger: Any) -> Any:
+    """The asset state store the triggerer gave this watcher (Airflow 3.3+), or ``None``."""
+    store = getattr(trigger, "asset_state_store", None)
+    if store is None or not hasattr(store, "aget"):
+        return None
+    return store
