@@ -9,12 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from airflow_provider_tcia.compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS, AIRFLOW_VERSION
+from airflow_provider_tcia.compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS, AIRFLOW_V_3_3_PLUS, AIRFLOW_VERSION
 
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
     "AirflowRescheduleException",
     "ExecutorSafeguard",
     "TaskDeferred",
@@ -90,10 +91,20 @@ def scheduled_on(dag: Any) -> list[Any]:
     return list(condition.objects)
 
 
+class _ByAsset(dict):
+    """A mapping keyed by assets, which are not hashable on Airflow 3.0: by their name and URI."""
+
+    def __init__(self, items: dict[Any, Any]) -> None:
+        super().__init__({(a.name, a.uri): v for a, v in items.items()})
+
+    def __getitem__(self, asset: Any) -> Any:
+        return super().__getitem__((asset.name, asset.uri))
+
+
 def triggering_events_context(asset: Any, events: list[Any]) -> dict[str, Any]:
     """The part of a task's context that says which asset events triggered its run."""
     if AIRFLOW_V_3_0_PLUS:
-        return {"triggering_asset_events": {asset: events}}
+        return {"triggering_asset_events": _ByAsset({asset: events})}
     return {"triggering_dataset_events": {asset.uri: events}}
 
 

@@ -23,7 +23,10 @@ def _airflow_cli(*args: str, tmp_path) -> list[dict]:
         [AIRFLOW, *args, "-o", "json"], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout)
+    # Airflow 3.0 prints log lines before the JSON: take it from where its line starts.
+    lines = done.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(("[{", "[]")) or line == "[")
+    return json.loads("\n".join(lines[start:]))
 
 
 def test_listed_by_airflow_providers_list(tmp_path):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -258,6 +257,14 @@ def test_bad_input_fails_before_anything_is_sent(tcia_emulator, use_emulator, ru
 
 
 # --- single images --------------------------------------------------------------------------------
+class OutletEvents(dict):
+    """A task's ``outlet_events`` outside a DAG run: an event per asset (keyed by name and URI, as assets
+    are not hashable on Airflow 3.0)."""
+
+    def __getitem__(self, asset):
+        return self.setdefault((getattr(asset, "name", None), asset.uri), SimpleNamespace())
+
+
 @pytest.mark.parametrize("api", APIS)
 def test_download_images(tcia_emulator, use_emulator, run_operator, tmp_path, api):
     hook = use_emulator(tcia_emulator, api)
@@ -272,7 +279,7 @@ def test_download_images(tcia_emulator, use_emulator, run_operator, tmp_path, ap
         destination=f"file://{tmp_path}",
         outlets=[asset],
     )
-    events = defaultdict(SimpleNamespace)
+    events = OutletEvents()
     results = run_operator(op, {"outlet_events": events})
     assert [r["sop_instance_uid"] for r in results] == [s["SOPInstanceUID"] for s in sops]
     assert events[asset].extra == {

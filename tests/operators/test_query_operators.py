@@ -17,6 +17,7 @@ from airflow_provider_tcia.compat import AirflowFailException, ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
 from airflow_provider_tcia.operators import TciaGetSeriesOperator, TciaNewPatientsInCollectionOperator
 from airflow_provider_tcia.utils.storage import PARTIAL_MARK
+from tests.airflow_compat import AIRFLOW_VERSION
 from tests.dags import files_under, load_dag, states, xcoms
 
 pytestmark = pytest.mark.integration
@@ -173,7 +174,9 @@ def test_bad_templated_input_fails_and_writes_nothing(
     assert dag_run.state == "failed"
     assert states(dag_run)[("new_studies", -1)] == "failed"
     assert states(dag_run)[("new_patients", -1)] == "failed"
-    assert f"AirflowFailException: TciaBadRequestError: {message}" in logged  # the task log says why
+    # The task log says why. (Airflow 3.0's dag.test() does not always print a failed task's log to the console.)
+    if AIRFLOW_VERSION[:2] != (3, 0):
+        assert f"AirflowFailException: TciaBadRequestError: {message}" in logged
     assert files_under(tmp_path) == [] and list(tmp_path.iterdir()) == []
     assert not [r for r in tcia_emulator.requests() if r["endpoint"].startswith("New")]
 
