@@ -2,8 +2,9 @@
 # minutes on Airflow + the amazon provider + s3fs + moto; uv takes seconds.
 #
 # One Airflow per virtualenv: `make test` uses the newest supported Airflow in .venv; `make test
-# AIRFLOW_VERSION=3.1.8` installs that one, with its constraints file, in .venv-airflow-3.1.8. `make ci`
-# runs the suite on every supported version, as CI does.
+# AIRFLOW_VERSION=3.1.8` installs that one, with its constraints file, in .venv-airflow-3.1.8 (add
+# PYTHON=python3.13 for another interpreter: .venv-airflow-3.1.8-python3.13). `make ci` runs the suite on
+# every supported version, as CI does.
 PYTHON ?= python3
 #: Newest patch of each supported minor version; the first is the oldest, the last the default.
 SUPPORTED_AIRFLOW := 2.11.2 3.0.6 3.1.8 3.2.2 3.3.2
@@ -11,11 +12,20 @@ DEFAULT_AIRFLOW := $(lastword $(SUPPORTED_AIRFLOW))
 #: Where the deployment test (real scheduler, triggerer, api-server) runs in `make ci`: the oldest Airflow
 #: with asset watchers (event-driven scheduling, 3.0) and the newest. Elsewhere it is deselected.
 DEPLOYMENT_AIRFLOW := 3.0.6 $(DEFAULT_AIRFLOW)
+#: Also in `make ci`: the oldest and the newest supported Airflow on the newest Python each supports.
+OTHER_PYTHONS := 2.11.2:python3.12 $(DEFAULT_AIRFLOW):python3.13
+# pyenv (as on this project's machines) keeps other interpreters behind its shims: make all of them reachable,
+# its current one first so that `python3` stays what it was.
+ifneq ($(shell command -v pyenv 2>/dev/null),)
+export PYENV_VERSION := $(shell { pyenv version-name; pyenv versions --bare; } 2>/dev/null | awk '!seen[$$0]++' | paste -sd: -)
+endif
 AIRFLOW_VERSION ?= $(DEFAULT_AIRFLOW)
-ifeq ($(AIRFLOW_VERSION),$(DEFAULT_AIRFLOW))
+ifeq ($(AIRFLOW_VERSION)$(PYTHON),$(DEFAULT_AIRFLOW)python3)
 VENV ?= .venv
-else
+else ifeq ($(PYTHON),python3)
 VENV ?= .venv-airflow-$(AIRFLOW_VERSION)
+else
+VENV ?= .venv-airflow-$(AIRFLOW_VERSION)-$(notdir $(PYTHON))
 endif
 CONSTRAINTS := constraints/airflow-$(AIRFLOW_VERSION).txt
 PY := $(VENV)/bin/python
@@ -30,6 +40,7 @@ $(CONSTRAINTS):
 	@exit 1
 
 $(PY):
+	@$(PYTHON) -c "" 2>/dev/null || { echo "$(PYTHON) is not installed: install it (pyenv install, or a Debian python3.x package) or pick another PYTHON=" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
 $(UV): | $(PY)
@@ -49,11 +60,14 @@ test: $(STAMP)
 
 # Every supported Airflow, each in its own virtualenv; the deployment test only where DEPLOYMENT_AIRFLOW says.
 ci:
-	@set -e; for version in $(SUPPORTED_AIRFLOW); do \
-		case " $(DEPLOYMENT_AIRFLOW) " in *" $$version "*) marks="";; *) marks="-m 'not deployment'";; esac; \
-		echo "=== Airflow $$version ==="; start=$$(date +%s); \
-		$(MAKE) --no-print-directory test AIRFLOW_VERSION=$$version PYTEST_ARGS="$(PYTEST_ARGS) $$marks"; \
-		echo "=== Airflow $$version: passed in $$(( $$(date +%s) - start )) s ==="; \
+	@set -e; for entry in $(SUPPORTED_AIRFLOW) $(OTHER_PYTHONS); do \
+		version=$${entry%%:*}; python=python3; case $$entry in *:*) python=$${entry#*:};; esac; \
+		marks="-m 'not deployment'"; \
+		case "$$python: $(DEPLOYMENT_AIRFLOW) " in "python3:"*" $$version "*) marks="";; esac; \
+		echo "=== Airflow $$version on $$($$python --version) ==="; start=$$(date +%s); \
+		$(MAKE) --no-print-directory test AIRFLOW_VERSION=$$version PYTHON=$$python \
+			PYTEST_ARGS="$(PYTEST_ARGS) $$marks"; \
+		echo "=== Airflow $$version on $$python: passed in $$(( $$(date +%s) - start )) s ==="; \
 	done
 
 lint: $(STAMP)

@@ -94,8 +94,8 @@ def scheduled_on(dag: Any) -> list[Any]:
 class _ByAsset(dict):
     """A mapping keyed by assets, which are not hashable on Airflow 3.0: by their name and URI."""
 
-    def __init__(self, items: dict[Any, Any]) -> None:
-        super().__init__({(a.name, a.uri): v for a, v in items.items()})
+    def __init__(self, items: list[tuple[Any, Any]]) -> None:
+        super().__init__({(a.name, a.uri): v for a, v in items})
 
     def __getitem__(self, asset: Any) -> Any:
         return super().__getitem__((asset.name, asset.uri))
@@ -104,7 +104,7 @@ class _ByAsset(dict):
 def triggering_events_context(asset: Any, events: list[Any]) -> dict[str, Any]:
     """The part of a task's context that says which asset events triggered its run."""
     if AIRFLOW_V_3_0_PLUS:
-        return {"triggering_asset_events": _ByAsset({asset: events})}
+        return {"triggering_asset_events": _ByAsset([(asset, events)])}
     return {"triggering_dataset_events": {asset.uri: events}}
 
 

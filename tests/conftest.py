@@ -27,12 +27,29 @@ import socket  # noqa: E402
 import pytest  # noqa: E402
 
 
+def _reuse_the_in_process_execution_api() -> None:
+    """Before 3.3, ``dag.test()`` builds a new in-process execution API for every task it runs, and building
+    one (Cadwyn's versioned routes) takes seconds. Airflow 3.3 builds it once (``functools.lru_cache`` on
+    ``supervisor.in_process_api_server``); do the same on 3.0 to 3.2, so the suite spends its time on the
+    provider rather than on rebuilding Airflow's API."""
+    import functools
+
+    from tests.airflow_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
+
+    if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_3_PLUS:
+        from airflow.sdk.execution_time import supervisor
+
+        if not hasattr(supervisor.in_process_api_server, "cache_info"):
+            supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(supervisor.in_process_api_server)
+
+
 @pytest.fixture(scope="session")
 def airflow_db():
     """A migrated sqlite metadata database in this session's AIRFLOW_HOME (for ``dag.test()``)."""
     from airflow.utils.db import initdb
 
     initdb()
+    _reuse_the_in_process_execution_api()
     return os.environ["AIRFLOW_HOME"]
 
 
