@@ -19,7 +19,6 @@ Everything else in the provider imports Airflow's authoring API from here, never
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -143,8 +142,13 @@ async def amask_secret(secret: str) -> None:
     try:
         from airflow.sdk.log import amask_secret as _amask_secret  # Airflow 3.3+
     except ImportError:
-        # Before 3.3 only the sync call exists; from a trigger it may wait on the supervisor, so not on the loop.
-        await asyncio.to_thread(mask_secret, secret)
+        # Before 3.3 only the sync call exists, and from a trigger it talks to the triggerer's supervisor. Run
+        # it in asgiref's worker thread, not a plain one: there the triggerer's sync-to-async bridge finds the
+        # trigger loop again (from a plain thread it would start a second loop, which Airflow 3.0's triggerer
+        # does not survive).
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(mask_secret)(secret)
     else:
         await _amask_secret(secret)
 
