@@ -48,8 +48,24 @@ class TciaCorruptPayloadError(TciaError):
     that is not JSON, a truncated or corrupt zip, a file count or an MD5 that does not match."""
 
 
+class TciaResultTooLargeError(TciaError, ValueError):
+    """A result too large to push to XCom; write it to ``output_path`` instead."""
+
+
 class TciaFeatureUnavailableError(TciaError, RuntimeError):
     """The installed Airflow lacks what a feature needs (an asset watcher on Airflow 2.11, say)."""
+
+
+#: Errors that no retry can fix — the request, the key, the connection or the installed Airflow is wrong:
+#: a task that meets one fails at once instead of using its Airflow retries.
+PERMANENT_ERRORS: tuple[type[TciaError], ...] = (
+    TciaAuthError,
+    TciaBadRequestError,
+    TciaConfigurationError,
+    TciaNotFoundError,
+    TciaResultTooLargeError,
+    TciaFeatureUnavailableError,
+)
 
 
 def excerpt(body: bytes | str | None, limit: int = BODY_EXCERPT) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from airflow_provider_tcia.api.uids import check_uid, shown
 from airflow_provider_tcia.exceptions import TciaBadRequestError
 
 #: The formats of the seed API's metadata endpoints; JSON is the default.
@@ -34,6 +35,11 @@ class Param:
     required: bool = False
     is_date: bool = False
     description: str = ""
+
+    @property
+    def is_uid(self) -> bool:
+        """A DICOM UID (``series_instance_uid`` …), checked as one before anything is sent."""
+        return self.name.endswith("_instance_uid")
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class Endpoint:
                 continue
             if isinstance(value, str) and not value.strip():
                 raise TciaBadRequestError(f"{self.name}: {p.name} is empty; give a value or leave it out")
-            out[p.name] = value
+            out[p.name] = check_uid(value, f"{self.name}: {p.name}") if p.is_uid else value
         missing = [p.name for p in self.required if p.name not in out]
         if missing:
             raise TciaBadRequestError(f"{self.name} needs {', '.join(missing)}; nothing was sent")
@@ -252,7 +258,7 @@ def check_query(name: str, params: Mapping[str, object]) -> tuple[Endpoint, dict
             checked[key] = str(value)  # e.g. a numeric PatientID rendered as a native object
         elif not isinstance(value, str):
             raise TciaBadRequestError(
-                f"{endpoint.name}: {key} must be a string, not {type(value).__name__} {value!r}; one value per "
+                f"{endpoint.name}: {key} must be a string, not {type(value).__name__} {shown(value)}; one value per "
                 f"request (to query several, map the operator: .partial(...).expand({key}=[...]))"
             )
     return endpoint, checked

@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_tcia.compat import AirflowFailException, Asset, BaseOperator, ObjectStoragePath
+from airflow_provider_tcia.api.uids import check_uid, shown
+from airflow_provider_tcia.compat import Asset, BaseOperator, ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaBadRequestError
 from airflow_provider_tcia.hooks.config import check_conn_id
 from airflow_provider_tcia.hooks.tcia import TciaHook
+from airflow_provider_tcia.task_errors import fail_fast
 from airflow_provider_tcia.utils.download import LAYOUTS, DownloadPlan, SeriesDownloader, SeriesResult
 from airflow_provider_tcia.utils.image_download import ImageDownloader
 from airflow_provider_tcia.utils.series_input import (
-    check_uid,
     dedupe,
     refs_from_file,
     refs_from_value,
@@ -163,24 +164,28 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
         self.check_count = check_count
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
-        try:
+        # Bad input, a refused key or series the server does not know fail the same way every time: fail now,
+        # without Airflow retries; a server failure keeps them (a retry skips what is already verified).
+        with fail_fast():
             destination, conn_id = self._checked_common()
             plan = DownloadPlan(destination, self._checked_layout(), bool(self.nested))
             refs = dedupe(self._checked_refs())
             for ref in refs:  # what is known now is checked now: a bad folder name fails before sending
                 if not plan.nested or (ref.patient_id and ref.study_instance_uid):
                     plan.data_path(ref)
-        except TciaBadRequestError as err:
-            raise AirflowFailException(f"{type(err).__name__}: {err}") from err
-        self._engine = SeriesDownloader(
-            TciaHook(conn_id),
-            plan,
-            md5=bool(self.md5),
-            check_count=bool(self.check_count),
-            progress_interval=float(self.progress_interval),
-            log=self.log,
-        )
-        results = self._engine.run(refs, max_concurrency=self.max_concurrency)
+            hook = TciaHook(conn_id)
+            self._engine = SeriesDownloader(
+                hook,
+                plan,
+                md5=bool(self.md5),
+                check_count=bool(self.check_count),
+                progress_interval=float(self.progress_interval),
+                log=self.log,
+            )
+            try:
+                results = self._engine.run(refs, max_concurrency=self.max_concurrency)
+            finally:
+                hook.close()
         self._record_asset_events(context, _asset_extra(destination, plan.layout, results))
         summaries = [r.summary() for r in results]
         single = self.series_from is None and isinstance(self.series_instance_uids, (str, Mapping))
@@ -249,16 +254,18 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
         self.sop_instance_uids = sop_instance_uids
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
-        try:
+        with fail_fast():  # as the series operator: what no retry can fix fails now
             destination, conn_id = self._checked_common()
             series = check_uid(self.series_instance_uid, "series_instance_uid")
             sops = self._checked_sops()
-        except TciaBadRequestError as err:
-            raise AirflowFailException(f"{type(err).__name__}: {err}") from err
-        self._engine = ImageDownloader(
-            TciaHook(conn_id), destination, progress_interval=float(self.progress_interval), log=self.log
-        )
-        results = self._engine.run(series, sops, max_concurrency=self.max_concurrency)
+            hook = TciaHook(conn_id)
+            self._engine = ImageDownloader(
+                hook, destination, progress_interval=float(self.progress_interval), log=self.log
+            )
+            try:
+                results = self._engine.run(series, sops, max_concurrency=self.max_concurrency)
+            finally:
+                hook.close()
         written = [r["sop_instance_uid"] for r in results if not r["skipped"]]
         self._record_asset_events(
             context,
@@ -277,7 +284,7 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
         items = [value] if isinstance(value, (str, Mapping)) else value
         if items is None or isinstance(items, (bytes, bytearray)) or not hasattr(items, "__iter__"):
             raise TciaBadRequestError(
-                f"sop_instance_uids must be a SOPInstanceUID, a list of them or getSOPInstanceUIDs rows, not {value!r}"
+                f"sop_instance_uids must be a SOPInstanceUID, a list of them or getSOPInstanceUIDs rows, not {shown(value)}"
             )
         sops: list[str] = []
         for i, item in enumerate(items):

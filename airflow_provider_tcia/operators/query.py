@@ -19,8 +19,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow_provider_tcia.api.endpoints import Endpoint, check_query, get_endpoint
 from airflow_provider_tcia.api.retry import retry_call
-from airflow_provider_tcia.compat import AirflowFailException, BaseOperator, ObjectStoragePath
-from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError, TciaIncompleteResponseError
+from airflow_provider_tcia.compat import BaseOperator, ObjectStoragePath
+from airflow_provider_tcia.exceptions import (
+    TciaBadRequestError,
+    TciaIncompleteResponseError,
+    TciaResultTooLargeError,
+)
 from airflow_provider_tcia.hooks.config import check_conn_id
 from airflow_provider_tcia.hooks.tcia import TciaHook
 from airflow_provider_tcia.operators.output import (
@@ -29,6 +33,7 @@ from airflow_provider_tcia.operators.output import (
     write_rows,
     write_text,
 )
+from airflow_provider_tcia.task_errors import fail_fast
 from airflow_provider_tcia.utils.storage import as_path, atomic_writer
 
 if TYPE_CHECKING:
@@ -38,10 +43,6 @@ if TYPE_CHECKING:
 DEFAULT_MAX_XCOM_BYTES = 1 << 20
 
 _T = TypeVar("_T")
-
-
-class TciaResultTooLargeError(TciaError, ValueError):
-    """A result too large to push to XCom; write it to ``output_path`` instead."""
 
 
 class TciaQueryOperator(BaseOperator):
@@ -135,7 +136,8 @@ class TciaQueryOperator(BaseOperator):
 
     # --- running ------------------------------------------------------------------------------------
     def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any] | None:
-        try:
+        # Bad input, a refused key or a broken connection fail the same way every time: fail now, no retries.
+        with fail_fast():
             ep, params = self._checked_query()
             output = self._checked_output()
             hook = TciaHook(check_conn_id(self.tcia_conn_id))
@@ -145,9 +147,6 @@ class TciaQueryOperator(BaseOperator):
                 return self._to_storage(hook, ep, params, *output)
             finally:
                 hook.close()
-        except (TciaBadRequestError, TciaResultTooLargeError) as err:
-            # The same input fails the same way every time: fail now rather than retry.
-            raise AirflowFailException(f"{type(err).__name__}: {err}") from err
 
     def query_params(self) -> dict[str, Any]:
         """The endpoint parameters as given (rendered), by the hook's names, ``None`` for those left out."""

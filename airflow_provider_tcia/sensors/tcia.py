@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_tcia.api.dates import parse_date
 from airflow_provider_tcia.api.endpoints import check_query
 from airflow_provider_tcia.compat import (
+    AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
@@ -107,11 +108,15 @@ class TciaBaseSensor(BaseSensorOperator):
         endpoint, params = self._checked_request(context)
         from airflow_provider_tcia.hooks.tcia import TciaHook
 
-        poll = poll_once(TciaHook(self.tcia_conn_id), endpoint, params, min_rows=self.min_rows)
+        hook = TciaHook(self.tcia_conn_id)
+        try:
+            poll = poll_once(hook, endpoint, params, min_rows=self.min_rows)
+        finally:
+            hook.close()
         if poll.outcome == "found":
             return PokeReturnValue(True, self._xcom_rows(poll.rows, len(poll.rows)))
         if poll.outcome == "fatal":
-            raise _error(poll.error_type, poll.message)
+            raise _fatal(poll.error_type, poll.message)
         if poll.outcome == "transient":
             self.log.warning("%s failed; polling again in %.0f s: %s", endpoint, self.poke_interval, poll.message)
         else:
@@ -132,7 +137,7 @@ class TciaBaseSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(f"Sensor has timed out: {message}")
         if self.never_fail:
             raise AirflowSkipException(f"Skipping due to never_fail is set to True: {message}")
-        raise _error(event.get("error_type"), message)
+        raise _fatal(event.get("error_type"), message)
 
     # --- helpers -------------------------------------------------------------------------------------
     def _prepare(self, context: Context) -> None:
@@ -171,6 +176,15 @@ class TciaBaseSensor(BaseSensorOperator):
 def _error(error_type: str | None, message: str) -> TciaError:
     cls = ERROR_TYPES.get(error_type or "", TciaError)
     return cls(message)
+
+
+def _fatal(error_type: str | None, message: str) -> AirflowFailException:
+    """A wait that asking again cannot end (a refused key, a wrong request, a missing connection): the task
+    fails at once, without its Airflow retries, naming the error."""
+    error = _error(error_type, message)
+    failure = AirflowFailException(f"{type(error).__name__}: {message}")
+    failure.__cause__ = error
+    return failure
 
 
 def resolve_since(value: Any, context: Context, *, automatic: bool = False) -> dt.date:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from typing import IO, Any, TypeVar
 
 from airflow_provider_tcia.api.retry import retry_call
+from airflow_provider_tcia.api.uids import shown
 from airflow_provider_tcia.compat import ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, TciaError, TciaNotFoundError
 from airflow_provider_tcia.hooks.tcia import TciaHook, TciaStream
@@ -61,7 +62,14 @@ R = TypeVar("R")
 
 
 class TciaDownloadError(TciaError):
-    """Some series of a task could not be downloaded (each after its own retries)."""
+    """Some series of a task could not be downloaded (each after its own retries).
+
+    :param failures: what failed, by SeriesInstanceUID (or image), and why.
+    """
+
+    def __init__(self, message: str, *, failures: dict[str, BaseException] | None = None) -> None:
+        super().__init__(message)
+        self.failures = dict(failures or {})
 
 
 class DownloadStopped(TciaError):
@@ -269,8 +277,11 @@ class SeriesDownloader:
         if self.check_count and ref.image_count is None and not md5_listed:
             rows = self.hook.get_series_size(uid)
             count = _int(rows[0].get("ObjectCount")) if rows else None
-            if count is None:
-                raise TciaNotFoundError(f"getSeriesSize(SeriesInstanceUID={uid!r}) has no ObjectCount: {rows!r}")
+            if count is None:  # TCIA answers [{}] (or nothing) for a series it does not have
+                raise TciaNotFoundError(
+                    f"series {uid} not found on the server: getSeriesSize(SeriesInstanceUID={uid!r}) has no "
+                    f"ObjectCount (answer: {shown(rows)})"
+                )
             ref, count_source = replace(ref, image_count=count), "ObjectCount (getSeriesSize)"
         return ref, count_source
 
@@ -503,9 +514,11 @@ def gathered_failure(failures: dict[str, BaseException], total: int, noun: str) 
         return first
     listed = "; ".join(f"{key}: {err}" for key, err in list(failures.items())[:5])
     more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+    done = total - len(failures)
     error = TciaDownloadError(
-        f"{len(failures)} of {total} {noun} failed ({total - len(failures)} are in place and verified; "
-        f"a re-run skips them): {listed}{more}"
+        f"{len(failures)} of {total} {noun} failed ({done} {'is' if done == 1 else 'are'} in place and verified; "
+        f"a re-run skips {'it' if done == 1 else 'them'}): {listed}{more}",
+        failures=failures,
     )
     error.__cause__ = first
     return error

@@ -10,18 +10,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_tcia.api.jsonstream import iter_json_array
+from airflow_provider_tcia.api.uids import check_uid, shown
 from airflow_provider_tcia.compat import ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaBadRequestError
 from airflow_provider_tcia.utils.storage import as_path, suffix_format
 
-UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-MAX_UID_LENGTH = 64
 SERIES_FILE_FORMATS = ("json", "jsonl", "csv")
 
 
@@ -36,23 +34,6 @@ class SeriesRef:
     """ImageCount from getSeries: the number of DICOM files the zip must hold."""
     file_size: int | None = None
     """FileSize from getSeries (uncompressed bytes), for the ETA."""
-
-
-def check_uid(value: Any, what: str) -> str:
-    """``value`` as a DICOM UID, or a :class:`TciaBadRequestError` saying what is wrong with it."""
-    if not isinstance(value, str):
-        raise TciaBadRequestError(f"{what} must be a DICOM UID string, not {type(value).__name__} {value!r}")
-    uid = value.strip()
-    if "://" in uid:
-        raise TciaBadRequestError(
-            f"{what}={uid!r} is a URL, not a SeriesInstanceUID; to read the series from a file getSeries wrote, "
-            "pass it as series_from="
-        )
-    if not UID_PATTERN.match(uid) or len(uid) > MAX_UID_LENGTH:
-        raise TciaBadRequestError(
-            f"{what}={value!r} is not a DICOM UID (digits and dots, at most {MAX_UID_LENGTH} characters)"
-        )
-    return uid
 
 
 def check_segment(value: Any, what: str) -> str:
@@ -92,16 +73,21 @@ def series_file(value: Any, *, what: str = "series_from") -> tuple[ObjectStorage
         if "path" not in value:
             raise TciaBadRequestError(
                 f"{what} is a mapping without 'path'; give the output_path URL or the XCom of "
-                f"TciaGetSeriesOperator(output_path=...), not {dict(value)!r}"
+                f"TciaGetSeriesOperator(output_path=...), not {shown(dict(value))}"
             )
         fmt = value.get("format")
         value = value["path"]
     if not isinstance(value, (str, ObjectStoragePath)) or (isinstance(value, str) and not value.strip()):
-        raise TciaBadRequestError(f"{what} must be a URL such as s3://conn@bucket/series.jsonl, not {value!r}")
+        if isinstance(value, list | tuple):
+            raise TciaBadRequestError(
+                f"{what} takes the file TciaGetSeriesOperator wrote (its output_path URL or its XCom summary), "
+                f"not a list ({shown(value)}); pass rows or SeriesInstanceUIDs as series_instance_uids= instead"
+            )
+        raise TciaBadRequestError(f"{what} must be a URL such as s3://conn@bucket/series.jsonl, not {shown(value)}")
     try:
         path = as_path(value)
     except ValueError as err:
-        raise TciaBadRequestError(f"{what}={value!r}: {err}") from None
+        raise TciaBadRequestError(f"{what}={shown(value)}: {err}") from None
     _, implied = suffix_format(path.name)
     fmt = (fmt or implied or "").lower() or None
     if fmt is not None and fmt not in SERIES_FILE_FORMATS:
@@ -145,7 +131,7 @@ def _ref(item: Any, what: str) -> SeriesRef:
         return SeriesRef(check_uid(item, what))
     if not isinstance(item, Mapping):
         raise TciaBadRequestError(
-            f"{what} must be a SeriesInstanceUID or a getSeries row, not {type(item).__name__} {item!r}"
+            f"{what} must be a SeriesInstanceUID or a getSeries row, not {type(item).__name__} {shown(item)}"
         )
     fields = row_fields(item)
     if "seriesinstanceuid" not in fields:

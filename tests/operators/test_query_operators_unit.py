@@ -19,6 +19,7 @@ from airflow_provider_tcia.operators import (
     QUERY_OPERATORS,
     TciaGetCollectionValuesOperator,
     TciaGetSeriesOperator,
+    TciaGetSeriesSizeOperator,
     TciaNewPatientsInCollectionOperator,
     TciaNewStudiesInPatientCollectionOperator,
     TciaPatientsByModalityOperator,
@@ -202,8 +203,9 @@ def test_an_existing_object_is_replaced_whole(requests_mock, tmp_path):
 def test_a_failed_request_leaves_nothing_at_the_destination(requests_mock, tmp_path):
     requests_mock.get(f"{LEGACY}/getSeries", status_code=404, text="no such thing")
     folder = tmp_path / "never"
-    with pytest.raises(TciaNotFoundError) as caught:
+    with pytest.raises(AirflowFailException, match=r"^TciaNotFoundError: ") as caught:  # no retry can fix it
         run(TciaGetSeriesOperator(task_id="s", collection="C", output_path=f"{folder}/series.csv"))
+    assert isinstance(caught.value.__cause__, TciaNotFoundError)
     assert leftovers(tmp_path) == []  # not even the folder: nothing is created before the server answers
     assert KEY not in str(caught.value)
 
@@ -246,6 +248,9 @@ def test_restarts_are_bounded_and_leave_nothing(monkeypatch, tmp_path, slept):
 # --- bad input: a clear failure, nothing sent, nothing written ---------------------------------------
 BAD_INPUT = [
     (TciaGetSeriesOperator, {"collection": ""}, r"getSeries: collection is empty"),
+    # A UID is checked as one everywhere: a PatientID where a SeriesInstanceUID belongs is not sent.
+    (TciaGetSeriesSizeOperator, {"series_instance_uid": "TCGA-08-0244"}, r"'TCGA-08-0244' is not a DICOM UID"),
+    (TciaGetSeriesOperator, {"study_instance_uid": "1.2.x"}, r"getSeries: study_instance_uid='1.2.x' is not a DICOM"),
     (TciaGetSeriesOperator, {"collection": "   "}, r"getSeries: collection is empty"),
     (TciaPatientsByModalityOperator, {"collection": "C"}, r"PatientsByModality needs modality"),
     (

@@ -11,7 +11,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from airflow_provider_tcia.compat import AirflowSensorTimeout, AirflowSkipException, BaseSensorOperator
+from airflow_provider_tcia.compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+)
 from airflow_provider_tcia.exceptions import TciaAuthError, TciaBadRequestError, TciaNotFoundError
 from airflow_provider_tcia.sensors.tcia import (
     TciaNewPatientsSensor,
@@ -182,9 +187,11 @@ def test_a_server_error_is_not_yet_and_the_sensor_polls_again(requests_mock, no_
 
 @pytest.mark.parametrize(("status", "error"), [(401, TciaAuthError), (403, TciaAuthError), (404, TciaNotFoundError)])
 def test_a_refused_key_or_unknown_endpoint_fails_at_once(requests_mock, no_sleep, status, error):
+    """... and without the task's Airflow retries: no retry fixes a refused key."""
     requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", status_code=status, text=f"denied {KEY}")
-    with pytest.raises(error) as caught:
+    with pytest.raises(AirflowFailException, match=f"^{error.__name__}: ") as caught:
         new_studies_sensor().execute(context())
+    assert isinstance(caught.value.__cause__, error)
     assert KEY not in str(caught.value)
     assert requests_mock.call_count == 1
     assert no_sleep == []
@@ -258,10 +265,11 @@ def test_execute_complete_returns_the_rows():
     ("error_type", "error"),
     [("TciaAuthError", TciaAuthError), ("TciaBadRequestError", TciaBadRequestError), ("Weird", Exception)],
 )
-def test_execute_complete_raises_the_error_the_trigger_reported(error_type, error):
+def test_execute_complete_fails_at_once_with_the_error_the_trigger_reported(error_type, error):
     event = {"status": "error", "error_type": error_type, "message": "HTTP 401 from http://tcia.test/..."}
-    with pytest.raises(error, match="HTTP 401"):
+    with pytest.raises(AirflowFailException, match="HTTP 401") as caught:
         new_studies_sensor().execute_complete(context(), event)
+    assert isinstance(caught.value.__cause__, error)
 
 
 def test_execute_complete_timeout_fails_or_skips():

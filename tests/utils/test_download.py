@@ -286,6 +286,21 @@ def test_series_file_refusals(tmp_path):
         check_uid(7, "sop_instance_uids[0]")  # (the image operator checks SOPInstanceUIDs with it too)
 
 
+def test_rows_given_to_series_from_say_which_parameter_takes_them():
+    """The XCom of TciaGetSeriesOperator passed to series_from: the message names the right parameter and
+    quotes only the start of the input, however many rows it has."""
+    rows = [{"SeriesInstanceUID": f"1.2.840.{i}", "PatientID": f"P{i}", "Modality": "MR"} for i in range(5000)]
+    with pytest.raises(TciaBadRequestError) as caught:
+        series_file(rows)
+    message = str(caught.value)
+    assert "pass rows or SeriesInstanceUIDs as series_instance_uids=" in message
+    assert "(list of 5000 items)" in message
+    assert len(message) < 400 and "1.2.840.4999" not in message
+    with pytest.raises(TciaBadRequestError) as caught:
+        check_uid("9" * 5000, "series_instance_uids[0]")
+    assert len(str(caught.value)) < 400 and "(str of 5002 characters)" in str(caught.value)
+
+
 # --- progress -------------------------------------------------------------------------------------
 def test_progress_lines_and_summary(caplog):
     now = [0.0]
@@ -346,7 +361,9 @@ def test_images_wrong_instance_fails_the_others_stay(monkeypatch, requests_mock,
     route = requests_mock.get(f"{ROOT}/nbia-api/services/v4/getSingleImage", content=body)
     engine = ImageDownloader(hook, as_path(f"file://{tmp_path}/out"), log=logging.getLogger("test"))
     caplog.set_level(logging.INFO)
-    with pytest.raises(TciaDownloadError, match=r"1 of 2 images failed \(1 are in place") as err:
+    with pytest.raises(
+        TciaDownloadError, match=r"1 of 2 images failed \(1 is in place and verified; a re-run skips it\)"
+    ) as err:
         engine.run(UID, [good, bad], max_concurrency=2)
     assert f"{bad}: image {bad}: gave up after 2 downloads" in str(err.value)
     assert "sent instance '1.2.840.99' instead" in str(err.value)
