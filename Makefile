@@ -78,7 +78,7 @@ bench: $(STAMP)
 	$(PY) -m tests.benchmarks.run
 
 emulator: $(STAMP)
-	$(VENV)/bin/tcia-emulator --port 8080
+	$(VENV)/bin/tcia-emulator --port 8780
 
 clean:
 	rm -rf .venv .venv-airflow-* .pytest_cache build dist *.egg-info

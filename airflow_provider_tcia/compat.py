@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
     AirflowNotFoundException,
@@ -71,7 +71,6 @@ __all__ = [
     "asset_state_store",
     "conf",
     "get_async_connection",
-    "get_async_extra_dejson",
     "mask_secret",
     "require_event_scheduling",
     "triggering_asset_events",

@@ -17,7 +17,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Serve an emulator of TCIA's REST APIs (the key-based query API and NBIA) over HTTP.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8780, help="port; 0 picks a free one (default: %(default)s)")
     parser.add_argument(
         "--api-key", default=None, help="require this key (api_key header or query parameter) on the seed API"
     )

@@ -154,7 +154,7 @@ class LocalControl(Control):
 class RemoteControl(Control):
     """Drives an emulator over its admin endpoints.
 
-    :param base_url: the emulator's root, e.g. ``http://127.0.0.1:8080``.
+    :param base_url: the emulator's root, e.g. ``http://127.0.0.1:8780``.
     :param timeout: seconds per call.
     """
 

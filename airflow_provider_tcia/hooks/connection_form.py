@@ -132,7 +132,7 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
 HIDDEN_FIELDS = ["schema", "login", "port"]
 RELABELING = {"password": "API Key", "host": "Server root (optional)"}
 PLACEHOLDERS = {
-    "host": "leave empty for TCIA's own servers; e.g. http://127.0.0.1:8080 for the emulator",
+    "host": "leave empty for TCIA's own servers; e.g. http://127.0.0.1:8780 for the emulator",
     "password": "the legacy API's key (not needed for NBIA)",
 }
 

@@ -25,12 +25,11 @@ from airflow_provider_tcia.compat import (
     BaseHook,
     amask_secret,
     get_async_connection,
-    get_async_extra_dejson,
     mask_secret,
 )
 from airflow_provider_tcia.hooks import connection_form
 from airflow_provider_tcia.hooks.body import TRANSIENT_SYNC, ResponseBody, TciaStream, iter_response_chunks
-from airflow_provider_tcia.hooks.config import TciaConfig
+from airflow_provider_tcia.hooks.config import TciaConfig, extra_secrets, parse_extras
 from airflow_provider_tcia.hooks.transport import (
     Call,
     Failure,
@@ -100,22 +99,25 @@ class TciaHook(BaseHook):
         """The validated connection (read once)."""
         if self._config is None:
             conn = self.get_connection(self.tcia_conn_id)
-            if conn.password:
-                mask_secret(conn.password)
-            self._config = self._build_config(conn, conn.extra_dejson)
+            extra = parse_extras(conn.extra)  # not extra_dejson: see parse_extras
+            for secret in filter(None, [conn.password, *extra_secrets(extra)]):
+                mask_secret(secret)
+            self._config = self._build_config(conn, extra)
         return self._config
 
     async def aconfig(self) -> TciaConfig:
         """:attr:`config`, read without blocking the event loop (for triggers)."""
         if self._config is None:
             conn = await get_async_connection(self.tcia_conn_id, hook=self)
-            if conn.password:
-                await amask_secret(conn.password)
-            self._config = self._build_config(conn, await get_async_extra_dejson(conn))
+            extra = parse_extras(conn.extra)
+            for secret in filter(None, [conn.password, *extra_secrets(extra)]):
+                await amask_secret(secret)
+            self._config = self._build_config(conn, extra)
         return self._config
 
     def _build_config(self, conn: Any, extra: dict) -> TciaConfig:
-        register_secret(conn.password)
+        for secret in [conn.password, *extra_secrets(extra)]:
+            register_secret(secret)
         return TciaConfig.from_connection_fields(
             host=conn.host,
             schema=conn.schema,

@@ -18,6 +18,7 @@ from airflow_provider_tcia.exceptions import (
     TciaNotFoundError,
     TciaServerError,
 )
+from airflow_provider_tcia.hooks.config import parse_extras
 from airflow_provider_tcia.hooks.tcia import TciaHook
 
 KEY = "sekrit-key-0123456789"
@@ -398,3 +399,29 @@ def test_verify_and_proxies_reach_both_transports(monkeypatch):
     assert _proxy(hook.config) == "http://proxy.internal:3128"  # what the async side gives httpx
     use_connection(monkeypatch, extra={"verify": "false"})
     assert TciaHook().session.verify is False
+
+
+def test_extras_are_read_without_masking_every_value(monkeypatch, caplog):
+    """Connection.extra_dejson (Airflow 3.3) registers every extra value as a secret: "nbia" warned as too short
+    in every task, and "legacy" or "production" would vanish from every log line. The hook parses the extras
+    itself and masks only what is secret in them: a proxy's password (and the key, the password field)."""
+    from airflow.providers.common.compat.sdk import redact
+
+    proxy = "http://me:proxy-pass-4711@proxy.internal:3128"
+    extra = {"api": "nbia", "environment": "production", "key_location": "header", "proxies": {"https": proxy}}
+    use_connection(monkeypatch, host=ROOT, password=KEY, extra=extra)
+    caplog.set_level(logging.WARNING)
+    config = TciaHook().config
+    assert config.generation.name == "nbia" and config.proxies == {"https": proxy}
+    assert redact("nbia API, production server, key in the header") == "nbia API, production server, key in the header"
+    assert "proxy-pass-4711" not in redact(f"via {proxy}")
+    assert KEY not in redact(f"key {KEY}")
+    assert "too short" not in caplog.text
+
+
+@pytest.mark.parametrize(("extra", "complaint"), [("{not json", "is not JSON"), ("[1, 2]", "must be a JSON object")])
+def test_an_extra_that_is_not_a_json_object_fails_clearly(extra, complaint):
+    # (Airflow itself refuses some of these before the hook sees them, differently on each version.)
+    with pytest.raises(TciaConfigurationError, match=complaint):
+        parse_extras(extra)
+    assert parse_extras(None) == parse_extras("") == {}
