@@ -175,6 +175,8 @@ class SeriesDownloader:
         self.progress = DownloadProgress(self.log, total_series=0, interval=progress_interval)
         self._stop = threading.Event()
         self._pipelined = True
+        self._patients: dict[str | None, str | None] = {}
+        self._patients_lock = threading.Lock()
 
     def stop(self) -> None:
         """Abandon the downloads in flight (their temporary objects are removed) and start no more."""
@@ -266,8 +268,7 @@ class SeriesDownloader:
                 image_count=ref.image_count if ref.image_count is not None else _int(row.get("ImageCount")),
             )
         if self.plan.nested and ref.patient_id is None:
-            studies = self.hook.get_patient_study(study_instance_uid=ref.study_instance_uid)
-            patient = next(filter(None, (text_or_none(s.get("PatientID")) for s in studies)), None)
+            patient = self._patient_of(ref.study_instance_uid)
             if patient is None:
                 raise TciaNotFoundError(
                     f"getPatientStudy(StudyInstanceUID={ref.study_instance_uid!r}) names no PatientID for series {uid}"
@@ -284,6 +285,16 @@ class SeriesDownloader:
                 )
             ref, count_source = replace(ref, image_count=count), "ObjectCount (getSeriesSize)"
         return ref, count_source
+
+    def _patient_of(self, study_instance_uid: str | None) -> str | None:
+        """The PatientID of a study, asked of getPatientStudy once per study however many of its series are
+        downloaded (the lock also keeps concurrent series of one study from asking twice)."""
+        with self._patients_lock:
+            if study_instance_uid not in self._patients:
+                studies = self.hook.get_patient_study(study_instance_uid=study_instance_uid)
+                found = (text_or_none(s.get("PatientID")) for s in studies)
+                self._patients[study_instance_uid] = next(filter(None, found), None)
+            return self._patients[study_instance_uid]
 
     def _with_retries(
         self,

@@ -119,6 +119,27 @@ def test_nested_layout_with_bare_uids(tcia_emulator, use_emulator, run_operator,
     assert "getSeries" in [r["endpoint"] for r in tcia_emulator.requests()]
 
 
+@pytest.mark.parametrize("api", APIS)
+def test_nested_layout_asks_for_each_study_once(tcia_emulator, use_emulator, run_operator, tmp_path, api):
+    """Three series of one study, as bare UIDs, several at a time: the study's patient is looked up once (the
+    legacy API's getSeries has no PatientID), not once per series."""
+    use_emulator(tcia_emulator, api)
+    data = publish(tcia_emulator, series=3)
+    before = [r["endpoint"] for r in tcia_emulator.requests()].count("getPatientStudy")
+    results = run_operator(
+        operator(
+            series_instance_uids=data["series_instance_uids"],
+            destination=f"file://{tmp_path}",
+            nested=True,
+            max_concurrency=3,
+        )
+    )
+    folder = f"file://{tmp_path}/DL-0001/{data['study_instance_uid']}"
+    assert sorted(r["path"] for r in results) == sorted(f"{folder}/{uid}.zip" for uid in data["series_instance_uids"])
+    lookups = [r["endpoint"] for r in tcia_emulator.requests()].count("getPatientStudy") - before
+    assert lookups == (1 if api == "legacy" else 0)  # NBIA's getSeries names the patient itself
+
+
 def test_series_from_a_getseries_file(tcia_emulator, use_emulator, run_operator, tmp_path):
     hook = use_emulator(tcia_emulator, "nbia")
     publish(tcia_emulator, series=3)
