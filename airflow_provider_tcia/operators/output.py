@@ -17,24 +17,31 @@ from typing import IO, Any
 from xml.etree.ElementTree import ParseError, XMLPullParser
 
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaCorruptPayloadError
-from airflow_provider_tcia.utils.storage import suffix_format
+from airflow_provider_tcia.utils.storage import SUFFIX_FORMATS, suffix_format
 
 #: What ``output_format`` may be.
-OUTPUT_FORMATS = ("json", "jsonl", "csv", "xml", "html")
+OUTPUT_FORMATS = ("json", "jsonl", "csv", "xml", "html", "parquet")
 #: Formats written from parsed rows; the others are the API's own text.
-ROW_FORMATS = ("json", "jsonl")
+ROW_FORMATS = ("json", "jsonl", "parquet")
 
 
 def resolve_output_format(path_name: str, output_format: object) -> str:
     """The format to write ``path_name`` in: ``output_format`` if given (it must agree with a telling suffix),
-    else the one the suffix names, else json.
+    else the one the suffix names. A path whose suffix names no format (or that has none) needs
+    ``output_format``: nothing is written in a format its name does not say.
 
     :param path_name: the last component of ``output_path`` (``series.csv``).
     :param output_format: the operator's ``output_format`` as rendered, or ``None``.
     """
     suffix, implied = suffix_format(path_name)
     if output_format is None:
-        return implied or "json"
+        if implied is None:
+            said = f"its suffix {suffix!r} names no format" if suffix else "it has no suffix"
+            raise TciaBadRequestError(
+                f"output_path {path_name!r}: {said}; end it in one of "
+                f"{', '.join(s for s in SUFFIX_FORMATS)} or give output_format (one of {', '.join(OUTPUT_FORMATS)})"
+            )
+        return implied
     if not isinstance(output_format, str) or output_format.strip().lower() not in OUTPUT_FORMATS:
         raise TciaBadRequestError(f"output_format={output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}")
     fmt = output_format.strip().lower()

@@ -33,6 +33,7 @@ from airflow_provider_tcia.operators.output import (
     write_rows,
     write_text,
 )
+from airflow_provider_tcia.operators.parquet import require_pyarrow, write_parquet
 from airflow_provider_tcia.task_errors import fail_fast
 from airflow_provider_tcia.utils.storage import as_path, atomic_writer
 
@@ -190,7 +191,10 @@ class TciaQueryOperator(BaseOperator):
             path = as_path(self.output_path)
         except ValueError as err:
             raise TciaBadRequestError(f"output_path={self.output_path!r}: {err}") from None
-        return path, resolve_output_format(path.name, self.output_format)
+        fmt = resolve_output_format(path.name, self.output_format)
+        if fmt == "parquet":
+            require_pyarrow()
+        return path, fmt
 
     def _to_xcom(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any]) -> list[dict[str, Any]] | None:
         if not self.do_xcom_push:
@@ -230,6 +234,8 @@ class TciaQueryOperator(BaseOperator):
             if fmt in ROW_FORMATS:
                 rows = _primed(hook.iter_rows(ep.name, **params))
                 with atomic_writer(path) as fh:
+                    if fmt == "parquet":
+                        return write_parquet(fh, rows, ep.attributes, log=self.log)
                     return write_rows(fh, rows, fmt)
             chunks = _primed(hook.iter_text(ep.name, format=fmt, **params))
             with atomic_writer(path) as fh:

@@ -27,6 +27,7 @@ SUFFIX_FORMATS = {
     ".xml": "xml",
     ".html": "html",
     ".htm": "html",
+    ".parquet": "parquet",
 }
 
 

@@ -28,8 +28,7 @@ COLUMNS = ["SeriesInstanceUID", "Modality", "SeriesDescription", "ImageCount"]
         ("series.CSV", None, "csv"),
         ("series.xml", None, "xml"),
         ("series.htm", None, "html"),
-        ("series", None, "json"),
-        ("series.txt", None, "json"),
+        ("series.parquet", None, "parquet"),
         ("series.txt", "csv", "csv"),
         ("series", " JSONL ", "jsonl"),
         ("series.csv", "csv", "csv"),
@@ -44,10 +43,56 @@ def test_output_format_contradicting_the_suffix_is_refused():
         resolve_output_format("series.csv", "xml")
 
 
-@pytest.mark.parametrize("given", ["parquet", "", 3, ["json"]])
+@pytest.mark.parametrize("given", ["avro", "", 3, ["json"]])
 def test_unknown_output_format_is_refused(given):
-    with pytest.raises(TciaBadRequestError, match=r"is not one of json, jsonl, csv, xml, html"):
+    with pytest.raises(TciaBadRequestError, match=r"is not one of json, jsonl, csv, xml, html, parquet"):
         resolve_output_format("series", given)
+
+
+@pytest.mark.parametrize(
+    ("name", "said"), [("series.txt", "its suffix '.txt' names no format"), ("series", "it has no suffix")]
+)
+def test_a_path_that_names_no_format_needs_output_format(name, said):
+    """Nothing is written in a format the path does not say (it used to be JSON, whatever the name)."""
+    with pytest.raises(
+        TciaBadRequestError, match=rf"{said}; end it in one of \.json, .*\.parquet or give output_format"
+    ):
+        resolve_output_format(name, None)
+
+
+def test_rows_written_as_parquet_in_row_groups_typed_from_the_endpoint():
+    import pyarrow.parquet as pq
+
+    from airflow_provider_tcia.api.endpoints import get_endpoint
+    from airflow_provider_tcia.operators.parquet import write_parquet
+
+    attributes = get_endpoint("getSeries").attributes
+    rows = (
+        {"SeriesInstanceUID": f"1.2.{i}", "ImageCount": i, "SeriesNumber": 3.0, "Modality": "MR"} for i in range(25)
+    )
+    fh = io.BytesIO()
+    count, size = write_parquet(fh, rows, attributes, row_group_rows=10)
+    assert (count, size) == (25, len(fh.getvalue()))
+    parquet = pq.ParquetFile(io.BytesIO(fh.getvalue()))
+    assert parquet.metadata.num_row_groups == 3  # streamed: 10 + 10 + 5 rows, never all at once
+    assert parquet.schema_arrow.names == list(attributes)
+    assert str(parquet.schema_arrow.field("ImageCount").type) == "int64"
+    assert str(parquet.schema_arrow.field("SeriesInstanceUID").type) == "string"
+    table = parquet.read()
+    assert table.column("ImageCount").to_pylist() == list(range(25))
+    assert table.column("SeriesNumber").to_pylist()[0] == "3.0" and table.column("Manufacturer").to_pylist()[0] is None
+
+
+def test_an_empty_result_is_a_parquet_file_with_the_schema():
+    import pyarrow.parquet as pq
+
+    from airflow_provider_tcia.api.endpoints import get_endpoint
+    from airflow_provider_tcia.operators.parquet import write_parquet
+
+    fh = io.BytesIO()
+    assert write_parquet(fh, [], get_endpoint("getPatient").attributes)[0] == 0
+    table = pq.read_table(io.BytesIO(fh.getvalue()))
+    assert table.num_rows == 0 and table.schema.names == list(get_endpoint("getPatient").attributes)
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])

@@ -252,3 +252,27 @@ def test_a_refused_key_is_not_repeated_anywhere(tcia_emulator, use_emulator, run
         run_operator(TciaGetSeriesOperator(task_id="s", collection="TCGA-BRCA", output_path=f"{tmp_path}/s.csv"))
     assert "401" in str(caught.value) and KEY not in str(caught.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("api", ["legacy", "nbia"])
+@pytest.mark.parametrize("store", ["file", "s3"])
+def test_series_to_parquet_on_any_object_storage(
+    tcia_emulator, use_emulator, run_operator, tmp_path, request, api, store
+):
+    """getSeries through the emulator to a .parquet file (file:// and S3): the rows the hook returns, typed."""
+    import pyarrow.parquet as pq
+
+    hook = use_emulator(tcia_emulator, api)
+    root = request.getfixturevalue("s3_bucket") if store == "s3" else f"file://{tmp_path}"
+    summary = run_operator(
+        TciaGetSeriesOperator(task_id="s", collection="TCGA-BRCA", output_path=f"{root}/series.parquet")
+    )
+    expected = hook.get_series(collection="TCGA-BRCA")
+    assert summary["format"] == "parquet" and summary["rows"] == len(expected) > 0
+    target = ObjectStoragePath(summary["path"])
+    with target.open("rb") as fh:
+        table = pq.read_table(fh)
+    assert target.stat().st_size == summary["bytes"]
+    assert table.column("SeriesInstanceUID").to_pylist() == [r["SeriesInstanceUID"] for r in expected]
+    assert table.column("ImageCount").to_pylist() == [r.get("ImageCount") for r in expected]
+    assert str(table.schema.field("ImageCount").type) == "int64"

@@ -265,7 +265,9 @@ BAD_INPUT = [
     ),
     (TciaNewPatientsInCollectionOperator, {"collection": "", "date": "2024-01-01"}, r"collection is empty"),
     (TciaGetSeriesOperator, {"collection": ["A", "B"]}, r"collection must be a string, not list.*expand\(collection="),
-    (TciaGetSeriesOperator, {"output_format": "parquet"}, r"output_format='parquet' is not one of"),
+    (TciaGetSeriesOperator, {"output_format": "avro"}, r"output_format='avro' is not one of"),
+    (TciaGetSeriesOperator, {"output_path": "OUT/series.txt"}, r"its suffix '\.txt' names no format"),
+    (TciaGetSeriesOperator, {"output_path": "OUT/series"}, r"it has no suffix"),
     (
         TciaGetSeriesOperator,
         {"output_format": "xml", "output_path": "OUT/s.csv"},
