@@ -242,6 +242,22 @@ def test_flagship_pipeline_in_a_real_deployment(deployment):
         240,
         d,
     )
+
+    # The sensor's state says deferred as soon as its task hands over; the triggerer starts the trigger a moment
+    # later. Publish only once the trigger has polled and found nothing, so that its log shows it waiting.
+    def sensor_trigger_log() -> str:
+        logs = (d.home / "logs").glob(
+            "dag_id=tcia_flagship_ingest/run_id=*/task_id=wait_for_new_studies/attempt=1.log.trigger.*.log"
+        )
+        return "".join(p.read_text(errors="replace") for p in logs)
+
+    wait_for(
+        "the sensor's trigger to poll in the triggerer",
+        lambda: "0 of 1 row(s) so far; polling again" in sensor_trigger_log(),
+        240,
+        d,
+        interval=1,
+    )
     published = emulator.publish(COLLECTION, series_count=2, image_count=4)
 
     # Both paths pick the study up — the sensor's scheduled run and the watcher's asset-triggered run — and the
