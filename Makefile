@@ -1,42 +1,44 @@
 # Everything installs into a virtualenv with uv (bootstrapped from PyPI into the venv): pip's resolver can take
 # minutes on Airflow + the amazon provider + s3fs + moto; uv takes seconds.
 #
-# One Airflow per virtualenv: `make test` uses the newest supported Airflow in .venv; `make test
-# AIRFLOW_VERSION=3.1.8` installs that one, with its constraints file, in .venv-airflow-3.1.8 (add
-# PYTHON=python3.13 for another interpreter: .venv-airflow-3.1.8-python3.13). `make ci` runs the suite on
-# every supported version, as CI does.
+# One Airflow per virtualenv. `make test` (what CI runs) runs the suite on every supported Airflow, one after
+# another; `make test AIRFLOW_VERSION=3.1.8` on that one only, installed with its constraints file in
+# .venv-airflow-3.1.8 (add PYTHON=python3.13 for another interpreter: .venv-airflow-3.1.8-python3.13). The
+# newest supported Airflow lives in .venv, which `make demo`, `make lint` and `make bench` use.
 PYTHON ?= python3
 #: Newest patch of each supported minor version; the first is the oldest, the last the default.
 SUPPORTED_AIRFLOW := 2.11.2 3.0.6 3.1.8 3.2.2 3.3.2
 DEFAULT_AIRFLOW := $(lastword $(SUPPORTED_AIRFLOW))
-#: Where the deployment test (real scheduler, triggerer, api-server) runs in `make ci`: the oldest Airflow
+#: Where the deployment test (real scheduler, triggerer, api-server) runs in the matrix: the oldest Airflow
 #: with asset watchers (event-driven scheduling, 3.0) and the newest. Elsewhere it is deselected.
 DEPLOYMENT_AIRFLOW := 3.0.6 $(DEFAULT_AIRFLOW)
-#: Also in `make ci`: the oldest and the newest supported Airflow on the newest Python each supports.
+#: Also in the matrix: the oldest and the newest supported Airflow on the newest Python each supports.
 OTHER_PYTHONS := 2.11.2:python3.12 $(DEFAULT_AIRFLOW):python3.13
 # pyenv (as on this project's machines) keeps other interpreters behind its shims: make all of them reachable,
 # its current one first so that `python3` stays what it was.
 ifneq ($(shell command -v pyenv 2>/dev/null),)
 export PYENV_VERSION := $(shell { pyenv version-name; pyenv versions --bare; } 2>/dev/null | awk '!seen[$$0]++' | paste -sd: -)
 endif
-AIRFLOW_VERSION ?= $(DEFAULT_AIRFLOW)
-ifeq ($(AIRFLOW_VERSION)$(PYTHON),$(DEFAULT_AIRFLOW)python3)
+#: Empty: `make test` runs the whole matrix; a version: that one (and the other targets use it).
+AIRFLOW_VERSION ?=
+VERSION := $(or $(AIRFLOW_VERSION),$(DEFAULT_AIRFLOW))
+ifeq ($(VERSION)$(PYTHON),$(DEFAULT_AIRFLOW)python3)
 VENV ?= .venv
 else ifeq ($(PYTHON),python3)
-VENV ?= .venv-airflow-$(AIRFLOW_VERSION)
+VENV ?= .venv-airflow-$(VERSION)
 else
-VENV ?= .venv-airflow-$(AIRFLOW_VERSION)-$(notdir $(PYTHON))
+VENV ?= .venv-airflow-$(VERSION)-$(notdir $(PYTHON))
 endif
-CONSTRAINTS := constraints/airflow-$(AIRFLOW_VERSION).txt
+CONSTRAINTS := constraints/airflow-$(VERSION).txt
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test ci lint bench emulator clean
+.PHONY: install demo test lint bench emulator clean
 
 $(CONSTRAINTS):
-	@echo "No constraints for Airflow $(AIRFLOW_VERSION): supported versions are $(SUPPORTED_AIRFLOW)" >&2
+	@echo "No constraints for Airflow $(VERSION): supported versions are $(SUPPORTED_AIRFLOW)" >&2
 	@exit 1
 
 $(PY):
@@ -55,11 +57,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
-
+ifeq ($(AIRFLOW_VERSION),)
 # Every supported Airflow, each in its own virtualenv; the deployment test only where DEPLOYMENT_AIRFLOW says.
-ci:
+test:
 	@set -e; for entry in $(SUPPORTED_AIRFLOW) $(OTHER_PYTHONS); do \
 		version=$${entry%%:*}; python=python3; case $$entry in *:*) python=$${entry#*:};; esac; \
 		marks="-m 'not deployment'"; \
@@ -69,6 +69,10 @@ ci:
 			PYTEST_ARGS="$(PYTEST_ARGS) $$marks"; \
 		echo "=== Airflow $$version on $$python: passed in $$(( $$(date +%s) - start )) s ==="; \
 	done
+else
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+endif
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check airflow_provider_tcia example_dags tests
