@@ -10,9 +10,10 @@ providers — which resolves each to its newest location (``airflow.sdk`` on Air
   events that triggered a run are keyed by URI there;
 * :data:`AssetWatcher` — event-driven scheduling exists from Airflow 3.0; on 2.11 using it fails at once
   with a message that says so;
-* :func:`asset_state_store` — the asset state store a watcher keeps its progress in exists from 3.3;
-* :data:`DECLARATIVE_CONNECTION_FORM` — Airflow reads connection-form fields from the provider info
-  from 3.2; older versions build them from the hook's ``get_connection_form_widgets``.
+* :func:`asset_state_store` — the asset state store a watcher keeps its progress in exists from 3.3.
+
+(The connection form needs no switch: the provider info carries the declarative fields Airflow 3.2+ reads,
+and the hook the widgets older versions build the form from.)
 
 Everything else in the provider imports Airflow's authoring API from here, never from a versioned path.
 """
@@ -49,9 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_0_PLUS",
-    "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
-    "DECLARATIVE_CONNECTION_FORM",
     "AirflowFailException",
     "AirflowNotFoundException",
     "AirflowSensorTimeout",
@@ -87,11 +86,7 @@ def _airflow_version() -> tuple[int, int, int]:
 # As common-compat's version_compat, which asks providers to keep their own copy rather than import it.
 AIRFLOW_VERSION = _airflow_version()
 AIRFLOW_V_3_0_PLUS = AIRFLOW_VERSION >= (3, 0, 0)
-AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION >= (3, 2, 0)
 AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION >= (3, 3, 0)
-
-#: Airflow reads the connection form (``conn-fields``, ``ui-field-behaviour``) from the provider info.
-DECLARATIVE_CONNECTION_FORM = AIRFLOW_V_3_2_PLUS
 
 EVENT_SCHEDULING_NEEDS = (
     "event-driven scheduling (AssetWatcher with TciaNewStudiesEventTrigger) needs Airflow 3.0 or later; "

@@ -27,14 +27,21 @@ def is_permanent(error: BaseException) -> bool:
     return False
 
 
+def failure(error: BaseException) -> AirflowFailException:
+    """The :class:`AirflowFailException` that ends a task at once on ``error``, naming it (its cause)."""
+    failed = AirflowFailException(f"{type(error).__name__}: {error}")
+    failed.__cause__ = error
+    return failed
+
+
 @contextlib.contextmanager
 def fail_fast() -> Iterator[None]:
-    """Turn a permanent error into :class:`AirflowFailException` (naming the original), keep the rest."""
+    """Turn a permanent error into :func:`failure`, keep the rest."""
     try:
         yield
     except AirflowFailException:
         raise
     except Exception as err:
         if is_permanent(err):
-            raise AirflowFailException(f"{type(err).__name__}: {err}") from err
+            raise failure(err) from err
         raise

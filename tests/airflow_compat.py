@@ -9,12 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from airflow_provider_tcia.compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS, AIRFLOW_V_3_3_PLUS, AIRFLOW_VERSION
+from airflow_provider_tcia.compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS, AIRFLOW_VERSION
 
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_0_PLUS",
-    "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "AirflowRescheduleException",
     "ExecutorSafeguard",

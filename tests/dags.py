@@ -19,8 +19,8 @@ def load_example(name: str):
     ``sys.path`` and a fresh copy of the shared helper module (which reads its settings from the environment
     when imported).
 
-    On Airflow 2.11 its DAGs are also written to the metadata database, as the scheduler would: 2.11's
-    ``dag.test()`` records dataset events only for datasets it finds there.
+    On Airflow 2.11 and 3.0 its DAGs are also written to the metadata database, as the DAG processor would,
+    where ``dag.test()`` needs it and does not do it (see :func:`_register`).
     """
     if str(EXAMPLE_DAGS) not in sys.path:
         sys.path.append(str(EXAMPLE_DAGS))

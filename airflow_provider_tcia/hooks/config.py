@@ -71,18 +71,7 @@ class TciaConfig:
         verify = extras.get("verify", True)
         if isinstance(verify, str) and verify.lower() in ("true", "false"):
             verify = verify.lower() == "true"
-        proxies = extras.get("proxies")
-        if isinstance(proxies, str):  # the connection form's text field holds JSON
-            try:
-                proxies = json.loads(proxies)
-            except ValueError:
-                raise TciaConfigurationError(
-                    f'proxies must be a mapping, or its JSON, such as {{"https": "http://proxy:3128"}}, not {proxies!r}'
-                ) from None
-        if proxies is not None and not isinstance(proxies, Mapping):
-            raise TciaConfigurationError(
-                f"proxies must be a mapping such as {{'https': 'http://proxy:3128'}}, not {proxies!r}"
-            )
+        proxies = _proxies(extras.get("proxies"))
 
         return cls(
             base_url=_root(host, schema, port) or default_root,
@@ -133,13 +122,9 @@ def parse_extras(text: str | None) -> dict[str, Any]:
 
 def extra_secrets(extra: Mapping[str, Any]) -> list[str]:
     """What in the extras must be masked: the passwords of proxy URLs (``http://user:password@proxy:3128``)."""
-    proxies = _plain_extras(extra).get("proxies")
-    if isinstance(proxies, str):
-        try:
-            proxies = json.loads(proxies)
-        except ValueError:
-            return []
-    if not isinstance(proxies, Mapping):
+    try:
+        proxies = _proxies(_plain_extras(extra).get("proxies")) or {}
+    except TciaConfigurationError:  # reported when the configuration is built
         return []
     secrets = []
     for url in proxies.values():
@@ -150,6 +135,21 @@ def extra_secrets(extra: Mapping[str, Any]) -> list[str]:
         if password:
             secrets.append(password)
     return secrets
+
+
+def _proxies(value: Any) -> Mapping[str, Any] | None:
+    """The ``proxies`` extra as a mapping: given as one, or as its JSON (the connection form's text field)."""
+    proxies = value
+    if isinstance(value, str):
+        try:
+            proxies = json.loads(value)
+        except ValueError:
+            proxies = None
+    if value is not None and not isinstance(proxies, Mapping):
+        raise TciaConfigurationError(
+            f'proxies must be a mapping, or its JSON, such as {{"https": "http://proxy:3128"}}, not {value!r}'
+        )
+    return proxies
 
 
 def _plain_extras(extra: Mapping[str, Any]) -> dict[str, Any]:

@@ -99,8 +99,8 @@ class TciaHook(BaseHook):
         """The validated connection (read once)."""
         if self._config is None:
             conn = self.get_connection(self.tcia_conn_id)
-            extra = parse_extras(conn.extra)  # not extra_dejson: see parse_extras
-            for secret in filter(None, [conn.password, *extra_secrets(extra)]):
+            extra, secrets = _read_connection(conn)
+            for secret in secrets:
                 mask_secret(secret)
             self._config = self._build_config(conn, extra)
         return self._config
@@ -109,15 +109,13 @@ class TciaHook(BaseHook):
         """:attr:`config`, read without blocking the event loop (for triggers)."""
         if self._config is None:
             conn = await get_async_connection(self.tcia_conn_id, hook=self)
-            extra = parse_extras(conn.extra)
-            for secret in filter(None, [conn.password, *extra_secrets(extra)]):
+            extra, secrets = _read_connection(conn)
+            for secret in secrets:
                 await amask_secret(secret)
             self._config = self._build_config(conn, extra)
         return self._config
 
     def _build_config(self, conn: Any, extra: dict) -> TciaConfig:
-        for secret in [conn.password, *extra_secrets(extra)]:
-            register_secret(secret)
         return TciaConfig.from_connection_fields(
             host=conn.host,
             schema=conn.schema,
@@ -349,6 +347,17 @@ class TciaHook(BaseHook):
                         return body
                 await asyncio.sleep(next_delay(call, policy, attempt, failure, self.log))
                 attempt += 1
+
+
+def _read_connection(conn: Any) -> tuple[dict[str, Any], list[str]]:
+    """A connection's extras (parsed from its JSON text, not ``extra_dejson``: see ``parse_extras``) and its
+    secrets — the key and any proxy password — already kept out of the HTTP libraries' log lines; the caller
+    registers them with Airflow's masker, sync or async."""
+    extra = parse_extras(conn.extra)
+    secrets = [s for s in (conn.password, *extra_secrets(extra)) if s]
+    for secret in secrets:
+        register_secret(secret)
+    return extra, secrets
 
 
 def _head(response: requests.Response) -> bytes:

@@ -25,6 +25,7 @@ from airflow_provider_tcia.compat import (
 )
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError
 from airflow_provider_tcia.hooks.config import check_conn_id
+from airflow_provider_tcia.task_errors import failure
 from airflow_provider_tcia.triggers.polling import ERROR_TYPES, jsonable, poll_once
 from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
 
@@ -181,10 +182,7 @@ def _error(error_type: str | None, message: str) -> TciaError:
 def _fatal(error_type: str | None, message: str) -> AirflowFailException:
     """A wait that asking again cannot end (a refused key, a wrong request, a missing connection): the task
     fails at once, without its Airflow retries, naming the error."""
-    error = _error(error_type, message)
-    failure = AirflowFailException(f"{type(error).__name__}: {message}")
-    failure.__cause__ = error
-    return failure
+    return failure(_error(error_type, message))
 
 
 def resolve_since(value: Any, context: Context, *, automatic: bool = False) -> dt.date:

@@ -28,16 +28,10 @@ from airflow_provider_tcia.exceptions import (
     TciaNotFoundError,
     TciaServerError,
 )
+from airflow_provider_tcia.task_errors import is_permanent
 
 Outcome = Literal["found", "waiting", "transient", "fatal"]
 
-#: Errors that asking again cannot fix: the wait ends with a failure.
-FATAL_ERRORS: tuple[type[BaseException], ...] = (
-    TciaAuthError,
-    TciaBadRequestError,
-    TciaNotFoundError,
-    TciaConfigurationError,
-)
 #: Errors worth another poll after ``poke_interval`` (the hook has already retried them with backoff).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TciaServerError,
@@ -76,9 +70,7 @@ class Poll:
 
 def classify(error: BaseException) -> Outcome:
     """``fatal`` or ``transient`` for an exception raised by a query."""
-    if isinstance(error, FATAL_ERRORS):
-        return "fatal"
-    if _is_missing_connection(error):
+    if is_permanent(error):  # the key, the request, the endpoint or the connection is wrong
         return "fatal"
     if isinstance(error, TRANSIENT_ERRORS):
         return "transient"
@@ -135,11 +127,3 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     return value
-
-
-def _is_missing_connection(error: BaseException) -> bool:
-    try:
-        from airflow_provider_tcia.compat import AirflowNotFoundException
-    except ImportError:  # pragma: no cover - always there on Airflow 3
-        return False
-    return isinstance(error, AirflowNotFoundException)
