@@ -35,7 +35,10 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench emulator clean
+#: Debian packages the tests need (the browser test's headless Chromium and its driver), by a command each gives.
+SYSTEM_PACKAGES := chromium:chromium chromedriver:chromium-driver
+
+.PHONY: install system-deps demo test lint bench emulator clean
 
 $(CONSTRAINTS):
 	@echo "No constraints for Airflow $(VERSION): supported versions are $(SUPPORTED_AIRFLOW)" >&2
@@ -54,6 +57,20 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(UV)
 
 install: $(STAMP)
 
+# Installs what is missing with apt-get when run as root; otherwise says what to install.
+system-deps:
+	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
+		command -v $${entry%%:*} >/dev/null 2>&1 || missing="$$missing $${entry#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else \
+			echo "Missing Debian packages:$$missing — install them (as root: apt-get install$$missing)" >&2; exit 1; \
+		fi; \
+	fi
+
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
@@ -64,13 +81,14 @@ test:
 		version=$${entry%%:*}; python=python3; case $$entry in *:*) python=$${entry#*:};; esac; \
 		marks="-m 'not deployment'"; \
 		case "$$python: $(DEPLOYMENT_AIRFLOW) " in "python3:"*" $$version "*) marks="";; esac; \
+		case "$$python" in python3) ;; *) marks="-m 'not deployment and not browser'";; esac; \
 		echo "=== Airflow $$version on $$($$python --version) ==="; start=$$(date +%s); \
 		$(MAKE) --no-print-directory test AIRFLOW_VERSION=$$version PYTHON=$$python \
 			PYTEST_ARGS="$(PYTEST_ARGS) $$marks"; \
 		echo "=== Airflow $$version on $$python: passed in $$(( $$(date +%s) - start )) s ==="; \
 	done
 else
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 endif
 

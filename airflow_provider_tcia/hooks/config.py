@@ -74,7 +74,7 @@ class TciaConfig:
         proxies = _proxies(extras.get("proxies"))
 
         return cls(
-            base_url=_root(host, schema, port) or default_root,
+            base_url=_root(host, schema, port, default_root),
             generation=generation,
             environment=environment,
             api_key=password or None,
@@ -182,18 +182,38 @@ def _number(value: Any, name: str, default: float, *, minimum: float) -> float:
     return number
 
 
-def _root(host: str | None, schema: str | None, port: int | None) -> str | None:
-    """The server root from the connection's host (with or without scheme), schema (as scheme) and port."""
+def _root(host: str | None, schema: str | None, port: int | None, default_root: str) -> str:
+    """The server root from the connection's host (with or without scheme), schema (as scheme) and port.
+
+    The Port field is honoured wherever it is given (Airflow 3.3.0-3.3.2's Test button needs a stored port, see
+    docs/connection.md): with a host, it is the host's port (a host URL naming another port is a contradiction
+    reported here); without one, TCIA's own servers are used, so only their own port (443) is accepted.
+    """
     if not host or not host.strip():
-        return None
+        default = urlsplit(default_root)
+        own_port = default.port or _DEFAULT_PORTS[default.scheme]
+        if port and port != own_port:
+            raise TciaConfigurationError(
+                f"the tcia connection's port={port} has no host: TCIA's own servers listen on {own_port}; "
+                "give the host too (e.g. http://127.0.0.1 for the emulator) or leave the port empty"
+            )
+        return default_root
     host = host.strip().rstrip("/")
     if "://" in host:
         parts = urlsplit(host)
-        if port and parts.port is None:
+        if parts.scheme.lower() not in _DEFAULT_PORTS:
+            raise TciaConfigurationError(f"the tcia connection's host={host!r} must be an http or https URL")
+        named = parts.port
+        if port and named is not None and named != port:
+            raise TciaConfigurationError(
+                f"the tcia connection's host={host!r} names port {named} but its port field says {port}: "
+                "give the port in one place"
+            )
+        if port and named is None:
             host = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{port}"))
     else:
         scheme = (schema or "https").strip().lower()
-        if scheme not in ("http", "https"):
+        if scheme not in _DEFAULT_PORTS:
             raise TciaConfigurationError(
                 f"the tcia connection's schema={schema!r} is used as the URL scheme: give http or https"
             )
@@ -201,6 +221,9 @@ def _root(host: str | None, schema: str | None, port: int | None) -> str | None:
         if port:
             host = f"{host}:{port}"
     return host
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def check_conn_id(value: object) -> str:

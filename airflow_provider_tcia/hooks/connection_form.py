@@ -129,10 +129,13 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ),
 )
 
-HIDDEN_FIELDS = ["schema", "login", "port"]
-RELABELING = {"password": "API Key", "host": "Server root (optional)"}
+HIDDEN_FIELDS = ["schema", "login"]
+RELABELING = {"password": "API Key", "host": "Server root (optional)", "port": "Port"}
+# The port is shown, not folded into the host: Airflow 3.3.0-3.3.2's Test button refuses a connection whose
+# stored port is empty (apache/airflow#73298), so the documented way to enter one gives the port apart.
 PLACEHOLDERS = {
-    "host": "leave empty for TCIA's own servers; e.g. http://127.0.0.1:8780 for the emulator",
+    "host": "leave empty for TCIA's own servers; http://127.0.0.1 for the emulator",
+    "port": "443 for TCIA's own servers; 8780 for the emulator",
     "password": "the legacy API's key (not needed for NBIA)",
 }
 

@@ -14,27 +14,15 @@ Every process is started in its own session and stopped (SIGTERM, then SIGKILL) 
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import json
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from tests.airflow_compat import AIRFLOW_V_3_3_PLUS
 from tests.conftest import ROOT
+from tests.deployment.processes import Deployment, airflow_env, free_port, wait_for
 
 pytestmark = [pytest.mark.deployment, pytest.mark.timeout(900)]
 
@@ -42,157 +30,29 @@ KEY = "deploy-" + secrets.token_hex(12)
 COLLECTION = "TCGA-BRCA"
 FLAGSHIP = ("tcia_flagship_ingest", "tcia_flagship_event_ingest", "tcia_flagship_process")
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float, deployment: Deployment, interval: float = 2.0):
-    """Poll ``check`` until it returns something truthy; fail with the components' recent output if not."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        deployment.assert_running()
-        try:
-            result = check()
-        except (OSError, ValueError, KeyError) as err:  # the api-server not up yet, a run not created yet …
-            last_error, result = err, None
-        if result:
-            return result
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})\n{deployment.tails()}")
-
-
-@dataclass
-class Deployment:
-    home: Path
-    data: Path
-    port: int
-    env: dict[str, str]
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-    starts: dict[str, int] = field(default_factory=dict)
-
-    # --- processes -----------------------------------------------------------------------------------
-    def output(self, name: str) -> Path:
-        return self.home / f"{name.replace(' ', '-')}.out"
-
-    def start(self, name: str) -> None:
-        """Start ``airflow <name>``; a restarted component gets a new output file (``triggerer-2``)."""
-        self.starts[name] = self.starts.get(name, 0) + 1
-        key = f"{name}#{self.starts[name]}" if self.starts[name] > 1 else name
-        with self.output(key.replace("#", "-")).open("wb") as out:
-            self.processes[key] = subprocess.Popen(
-                [AIRFLOW, *name.split()],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.home,
-                start_new_session=True,  # its own process group: its workers are stopped with it
-            )
-
-    def assert_running(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                pytest.fail(f"airflow {name} exited with {process.returncode}\n{self.tails()}")
-
-    def stop_one(self, key: str) -> None:
-        """Stop one component as a deployment would (SIGTERM), and forget it."""
-        process = self.processes.pop(key)
-        _signal_group(process, signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
-            process.wait(10)
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for process in self.processes.values():
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait(10)
-
-    def tails(self, lines: int = 25) -> str:
-        out = []
-        for name in self.processes:
-            text = self.output(name.replace("#", "-")).read_text(errors="replace").splitlines()[-lines:]
-            out.append(f"--- airflow {name} (last {len(text)} lines) ---\n" + "\n".join(text))
-        return "\n".join(out)
-
-    # --- the CLI and the REST API --------------------------------------------------------------------
-    def cli(self, *args: str) -> str:
-        done = subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=180)
-        assert done.returncode == 0, f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=20) as response:
-            return json.loads(response.read())
-
-    def runs(self, dag_id: str) -> list[dict]:
-        return self.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=50")["dag_runs"]
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        quoted = urllib.request.quote(run_id, safe="")
-        return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances?limit=100")["task_instances"]
-
-    def upstream_events(self, dag_id: str, run_id: str) -> list[dict]:
-        quoted = urllib.request.quote(run_id, safe="")
-        return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/upstreamAssetEvents")["asset_events"]
-
-
-def _signal_group(process: subprocess.Popen, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)  # the group this test started (start_new_session): pgid == pid
 
 
 @pytest.fixture
 def deployment(tmp_path, tcia_emulator_factory) -> Iterator[Deployment]:
-    from cryptography.fernet import Fernet
-
     emulator = tcia_emulator_factory(api_key=KEY)
     home, data = tmp_path / "airflow-home", tmp_path / "data"
     home.mkdir()
     data.mkdir()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "TCIA_"))}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW_CONN_TCIA_DEFAULT": emulator.connection_json(api="legacy", api_key=KEY, retry_backoff=0.2),
-            "TCIA_EXAMPLE_OUTPUT": f"file://{data}",
-            "TCIA_FLAGSHIP_COLLECTION": COLLECTION,
-            "TCIA_FLAGSHIP_POLL_INTERVAL": "3",
-            "TCIA_FLAGSHIP_SENSOR_TIMEOUT": "900",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-            "PYTHONUNBUFFERED": "1",
-        }
+    env = airflow_env(
+        home,
+        port,
+        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "example_dags"),
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__PARALLELISM="4",
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
+        AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="5",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+        AIRFLOW_CONN_TCIA_DEFAULT=emulator.connection_json(api="legacy", api_key=KEY, retry_backoff=0.2),
+        TCIA_EXAMPLE_OUTPUT=f"file://{data}",
+        TCIA_FLAGSHIP_COLLECTION=COLLECTION,
+        TCIA_FLAGSHIP_POLL_INTERVAL="3",
+        TCIA_FLAGSHIP_SENSOR_TIMEOUT="900",
     )
     deployment = Deployment(home, data, port, env)
     deployment.emulator = emulator  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ import datetime as dt
 import inspect
 import json
 import logging
+import re
 
 import pendulum
 import pytest
@@ -425,3 +426,34 @@ def test_an_extra_that_is_not_a_json_object_fails_clearly(extra, complaint):
     with pytest.raises(TciaConfigurationError, match=complaint):
         parse_extras(extra)
     assert parse_extras(None) == parse_extras("") == {}
+
+
+@pytest.mark.parametrize(
+    ("fields", "root"),
+    [
+        # The UI's way once the Port field is shown: host and port apart (Airflow 3.3.0-3.3.2's Test needs a port).
+        ({"host": "http://127.0.0.1", "port": 8780}, "http://127.0.0.1:8780"),
+        ({"host": "http://127.0.0.1:8780", "port": 8780}, "http://127.0.0.1:8780"),
+        ({"port": 443}, "https://services.cancerimagingarchive.net"),
+        ({"port": 443, "extra": {"api": "nbia"}}, "https://nbia.cancerimagingarchive.net"),
+    ],
+)
+def test_the_port_field_is_honoured(monkeypatch, fields, root):
+    use_connection(monkeypatch, **fields)
+    assert TciaHook().config.base_url == root
+
+
+@pytest.mark.parametrize(
+    ("fields", "complaint"),
+    [
+        ({"host": "http://127.0.0.1:8780", "port": 9000}, "names port 8780 but its port field says 9000"),
+        ({"port": 8780}, "port=8780 has no host: TCIA's own servers listen on 443"),
+        ({"host": "ftp://127.0.0.1"}, "must be an http or https URL"),
+    ],
+)
+def test_contradictory_ports_are_refused(monkeypatch, fields, complaint):
+    from airflow_provider_tcia.exceptions import TciaConfigurationError
+
+    use_connection(monkeypatch, **fields)
+    with pytest.raises(TciaConfigurationError, match=re.escape(complaint)):
+        TciaHook().config
