@@ -456,4 +456,4 @@ def test_contradictory_ports_are_refused(monkeypatch, fields, complaint):
 
     use_connection(monkeypatch, **fields)
     with pytest.raises(TciaConfigurationError, match=re.escape(complaint)):
-        TciaHook().config
+        _ = TciaHook().config
