@@ -10,7 +10,8 @@ providers — which resolves each to its newest location (``airflow.sdk`` on Air
   events that triggered a run are keyed by URI there;
 * :data:`AssetWatcher` — event-driven scheduling exists from Airflow 3.0; on 2.11 using it fails at once
   with a message that says so;
-* :func:`asset_state_store` — the asset state store a watcher keeps its progress in exists from 3.3.
+* :func:`asset_state_store` — the asset state store a watcher keeps its progress in exists from 3.3;
+* :func:`rescheduled_in_this_try` — Airflow 3 tells a task how often its try was rescheduled; 2.11 does not.
 
 (The connection form needs no switch: the provider info carries the declarative fields Airflow 3.2+ reads,
 and the hook the widgets older versions build the form from.)
@@ -72,6 +73,7 @@ __all__ = [
     "get_async_connection",
     "mask_secret",
     "require_event_scheduling",
+    "rescheduled_in_this_try",
     "triggering_asset_events",
 ]
 
@@ -153,3 +155,12 @@ def asset_state_store(trigger: Any) -> Any:
     if store is None or not hasattr(store, "aget"):
         return None
     return store
+
+
+def rescheduled_in_this_try(context: Mapping[str, Any]) -> bool:
+    """Whether a sensor in ``mode="reschedule"`` already poked in this try (each poke is a new ``execute()``).
+
+    Airflow 3 puts the try's reschedule count in the context (``task_reschedule_count``); Airflow 2.11 does
+    not tell a task, so there every poke looks like the first.
+    """
+    return bool(context.get("task_reschedule_count"))

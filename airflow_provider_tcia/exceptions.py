@@ -26,6 +26,12 @@ class TciaBadRequestError(TciaError, ValueError):
     or format) or by the server with HTTP 400/422. Never retried."""
 
 
+class TciaUnknownCollectionError(TciaBadRequestError):
+    """The request names a collection the server does not list (getCollectionValues): a sensor on it would
+    wait for ever, because TCIA answers such a query like one with nothing to show — no rows, status 200.
+    The message names the server's closest collections."""
+
+
 class TciaAuthError(TciaError):
     """The server refused the credentials (HTTP 401/403). Never retried."""
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow_provider_tcia.api.endpoints import Endpoint, check_query, get_endpoint
 from airflow_provider_tcia.api.retry import retry_call
+from airflow_provider_tcia.collection_check import check_collection, collection_param
 from airflow_provider_tcia.compat import BaseOperator, ObjectStoragePath
 from airflow_provider_tcia.exceptions import (
     TciaBadRequestError,
@@ -58,6 +59,11 @@ class TciaQueryOperator(BaseOperator):
     parameter, an empty string, a value that is not a date where a date is expected, or a bad output
     option fails the task at once (:class:`~airflow.sdk.exceptions.AirflowFailException`, no retries), with
     nothing written at ``output_path``. A result too large for XCom fails the same way.
+
+    A query on a ``collection`` that returns no rows asks the server's collection list once more
+    (getCollectionValues): if the collection is not there — TCIA answers a misspelt collection with no rows,
+    not an error — the task log gets a warning naming the closest collections the server has. The task still
+    succeeds: an empty result can be the right answer.
 
     :param endpoint: the query endpoint (seed name such as ``getSeries``, NBIA name or hook method name);
         only for this base class — each endpoint's operator knows its own.
@@ -144,8 +150,13 @@ class TciaQueryOperator(BaseOperator):
             hook = TciaHook(check_conn_id(self.tcia_conn_id))
             try:
                 if output is None:
-                    return self._to_xcom(hook, ep, params)
-                return self._to_storage(hook, ep, params, *output)
+                    result, rows = self._to_xcom(hook, ep, params)
+                else:
+                    result = self._to_storage(hook, ep, params, *output)
+                    rows = result["rows"]
+                if rows == 0:
+                    self._explain_no_rows(hook, ep, params)
+                return result
             finally:
                 hook.close()
 
@@ -196,13 +207,27 @@ class TciaQueryOperator(BaseOperator):
             require_pyarrow()
         return path, fmt
 
-    def _to_xcom(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any]) -> list[dict[str, Any]] | None:
+    def _explain_no_rows(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any]) -> None:
+        """No rows, from a query on a collection: warn if the server does not have that collection (TCIA
+        answers such a query with no rows and status 200). An empty result can be right, so the task still
+        succeeds; the check costs one getCollectionValues, and a check that fails only says so."""
+        collection = collection_param(params)
+        if collection is None:
+            return
+        check = check_collection(hook, collection)
+        if check.outcome in ("unknown", "case"):
+            self.log.warning("%s returned no rows: %s", _describe(ep, params), check.message)
+        elif check.outcome == "unanswered":
+            self.log.info("%s returned no rows; %s", _describe(ep, params), check.message)
+
+    def _to_xcom(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any]) -> tuple[list[dict[str, Any]] | None, int]:
+        """The task's return value (the rows, or ``None`` with ``do_xcom_push=False``) and the row count."""
         if not self.do_xcom_push:
             rows = self._restarting(
                 hook, "reading the answer", lambda: sum(1 for _ in hook.iter_rows(ep.name, **params))
             )
             self.log.info("%s: %d rows (do_xcom_push=False: not pushed)", ep.name, rows)
-            return None
+            return None, rows
 
         def collect() -> list[dict[str, Any]]:
             rows: list[dict[str, Any]] = []
@@ -221,7 +246,7 @@ class TciaQueryOperator(BaseOperator):
 
         rows = self._restarting(hook, "reading the answer", collect)
         self.log.info("%s: %d rows to XCom", ep.name, len(rows))
-        return rows
+        return rows, len(rows)
 
     def _to_storage(
         self, hook: TciaHook, ep: Endpoint, params: dict[str, Any], path: ObjectStoragePath, fmt: str

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_tcia.api.dates import parse_date
 from airflow_provider_tcia.api.endpoints import check_query
+from airflow_provider_tcia.collection_check import check_collection, collection_param
 from airflow_provider_tcia.compat import (
     AirflowFailException,
     AirflowSensorTimeout,
@@ -22,8 +23,9 @@ from airflow_provider_tcia.compat import (
     BaseSensorOperator,
     PokeReturnValue,
     conf,
+    rescheduled_in_this_try,
 )
-from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError
+from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError, TciaUnknownCollectionError
 from airflow_provider_tcia.hooks.config import check_conn_id
 from airflow_provider_tcia.task_errors import failure
 from airflow_provider_tcia.triggers.polling import ERROR_TYPES, jsonable, poll_once
@@ -47,6 +49,17 @@ class TciaBaseSensor(BaseSensorOperator):
     A poll that fails for a server-side reason (5xx, 429, a broken connection — after the hook's own
     retries) counts as "not yet": the sensor polls again after ``poke_interval`` until ``timeout``. A
     refused key, a wrong request, an unknown endpoint or an unusable connection fail the task at once.
+
+    A collection the server does not have fails the task at once too: TCIA answers a query on it with no rows,
+    which would otherwise look like "not yet" until ``timeout``. The first poke of a try that finds nothing
+    asks the server's collection list (getCollectionValues) whether the query's ``collection`` is on it, and
+    fails with :class:`~airflow_provider_tcia.exceptions.TciaUnknownCollectionError` (no Airflow retries)
+    naming the closest collections if it is not. A collection listed only in another case is a warning (NBIA
+    compares names regardless of case). A check the server could not answer is logged, never fatal, and made
+    again at the next poke that finds nothing — in deferrable mode by the trigger, which is handed the check
+    when the poke before deferring could not make it. In ``mode="reschedule"``, where every poke is a new
+    run of the task, only the try's first poke checks on Airflow 3 (on Airflow 2.11, which does not tell a
+    task it was rescheduled, every poke that finds nothing does).
 
     :param tcia_conn_id: the ``tcia`` connection.
     :param min_rows: how many rows count as found (default 1: any).
@@ -72,6 +85,8 @@ class TciaBaseSensor(BaseSensorOperator):
         self.max_rows_in_xcom = max_rows_in_xcom
         self.deferrable = deferrable
         self._request: tuple[str, dict[str, Any]] | None = None
+        #: The query's collection while it is still to be checked against the server's list (once per try).
+        self._unchecked_collection: str | None = None
 
     # --- what to ask: the subclasses' part ------------------------------------------------------------
     def query(self, context: Context) -> tuple[str, dict[str, Any]]:
@@ -100,6 +115,7 @@ class TciaBaseSensor(BaseSensorOperator):
                 min_rows=self.min_rows,
                 max_rows=self.max_rows_in_xcom,
                 timeout_at=(started + timedelta(seconds=self.timeout)).isoformat(),
+                check_collection=self._unchecked_collection,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
@@ -112,17 +128,33 @@ class TciaBaseSensor(BaseSensorOperator):
         hook = TciaHook(self.tcia_conn_id)
         try:
             poll = poll_once(hook, endpoint, params, min_rows=self.min_rows)
+            if poll.outcome == "found":
+                return PokeReturnValue(True, self._xcom_rows(poll.rows, len(poll.rows)))
+            if poll.outcome == "fatal":
+                raise _fatal(poll.error_type, poll.message)
+            if poll.outcome == "transient":
+                self.log.warning("%s failed; polling again in %.0f s: %s", endpoint, self.poke_interval, poll.message)
+            else:
+                self.log.info("%s: %d of %d row(s) so far", endpoint, len(poll.rows), self.min_rows)
+                self._check_collection(hook)
         finally:
             hook.close()
-        if poll.outcome == "found":
-            return PokeReturnValue(True, self._xcom_rows(poll.rows, len(poll.rows)))
-        if poll.outcome == "fatal":
-            raise _fatal(poll.error_type, poll.message)
-        if poll.outcome == "transient":
-            self.log.warning("%s failed; polling again in %.0f s: %s", endpoint, self.poke_interval, poll.message)
-        else:
-            self.log.info("%s: %d of %d row(s) so far", endpoint, len(poll.rows), self.min_rows)
         return PokeReturnValue(False)
+
+    def _check_collection(self, hook: Any) -> None:
+        """Fail at once if the query's collection is not on the server (see the class docstring)."""
+        collection = self._unchecked_collection
+        if collection is None:
+            return
+        check = check_collection(hook, collection)
+        if check.outcome == "unanswered":
+            self.log.warning("%s; asking again at the next poke that finds nothing", check.message)
+            return
+        self._unchecked_collection = None
+        if check.outcome == "unknown":
+            raise failure(TciaUnknownCollectionError(check.message))
+        if check.outcome == "case":
+            self.log.warning("%s; polling on", check.message)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Resume after the trigger fired: return the rows, or fail clearly."""
@@ -154,6 +186,8 @@ class TciaBaseSensor(BaseSensorOperator):
             raise TciaBadRequestError("a sensor reads JSON rows; do not pass format")
         ep, checked = check_query(endpoint, params)
         self._request = (ep.name, jsonable(checked))
+        # Once per try: a later poke of a rescheduled sensor (a new execute()) trusts the first one's check.
+        self._unchecked_collection = None if rescheduled_in_this_try(context) else collection_param(checked)
 
     def _checked_request(self, context: Context | None = None) -> tuple[str, dict[str, Any]]:
         if self._request is None:

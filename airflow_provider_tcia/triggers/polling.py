@@ -27,6 +27,7 @@ from airflow_provider_tcia.exceptions import (
     TciaError,
     TciaNotFoundError,
     TciaServerError,
+    TciaUnknownCollectionError,
 )
 from airflow_provider_tcia.task_errors import is_permanent
 
@@ -47,6 +48,7 @@ ERROR_TYPES: dict[str, type[TciaError]] = {
     for cls in (
         TciaAuthError,
         TciaBadRequestError,
+        TciaUnknownCollectionError,
         TciaNotFoundError,
         TciaConfigurationError,
         TciaServerError,

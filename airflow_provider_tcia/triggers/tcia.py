@@ -20,6 +20,7 @@ from typing import Any
 
 from airflow_provider_tcia.api.dates import parse_date
 from airflow_provider_tcia.api.endpoints import get_endpoint
+from airflow_provider_tcia.collection_check import acheck_collection
 from airflow_provider_tcia.compat import (
     BaseEventTrigger,
     BaseTrigger,
@@ -27,7 +28,7 @@ from airflow_provider_tcia.compat import (
     asset_state_store,
     require_event_scheduling,
 )
-from airflow_provider_tcia.exceptions import TciaBadRequestError
+from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaUnknownCollectionError
 from airflow_provider_tcia.triggers.polling import Poll, apoll_once, jsonable
 from airflow_provider_tcia.triggers.progress import Progress
 
@@ -67,6 +68,7 @@ class TciaQueryTrigger(BaseTrigger):
     * ``{"status": "success", "rows": [... at most max_rows ...], "row_count": n}``
     * ``{"status": "error", "error_type": "TciaAuthError", "message": "..."}`` — the key was refused, the
       request is wrong, the endpoint is unknown or the connection is unusable: asking again cannot help.
+      ``TciaUnknownCollectionError``: ``check_collection`` is not on the server.
     * ``{"status": "timeout", "message": "..."}`` — ``timeout_at`` passed (the task's own deferral timeout,
       set by the sensor, normally ends the wait first; this one also holds where no scheduler enforces it,
       as in ``dag.test()``).
@@ -81,6 +83,10 @@ class TciaQueryTrigger(BaseTrigger):
     :param min_rows: how many rows count as found.
     :param max_rows: how many rows the success event carries at most.
     :param timeout_at: ISO-8601 UTC datetime after which the trigger gives up (optional).
+    :param check_collection: a collection to check against the server's list (getCollectionValues) at the
+        first poll that finds too few rows — the sensor passes it when its own check before deferring got no
+        answer. Not on the list: an error event naming the closest collections. Listed only in another case:
+        a warning. No answer again: checked at the next such poll.
     """
 
     def __init__(
@@ -93,6 +99,7 @@ class TciaQueryTrigger(BaseTrigger):
         min_rows: int = 1,
         max_rows: int = 100,
         timeout_at: str | None = None,
+        check_collection: str | None = None,
     ) -> None:
         super().__init__()
         self.endpoint = endpoint
@@ -102,6 +109,7 @@ class TciaQueryTrigger(BaseTrigger):
         self.min_rows = int(min_rows)
         self.max_rows = int(max_rows)
         self.timeout_at = timeout_at
+        self.check_collection = check_collection
         self._deadline = dt.datetime.fromisoformat(timeout_at) if timeout_at else None
         if self._deadline is not None and self._deadline.tzinfo is None:
             self._deadline = self._deadline.replace(tzinfo=dt.UTC)
@@ -115,12 +123,14 @@ class TciaQueryTrigger(BaseTrigger):
             "min_rows": self.min_rows,
             "max_rows": self.max_rows,
             "timeout_at": self.timeout_at,
+            "check_collection": self.check_collection,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = _make_hook(self.tcia_conn_id)
         polls = 0
         failures = 0
+        unchecked = self.check_collection
         while True:
             if self._deadline is not None and _utcnow() >= self._deadline:
                 yield TriggerEvent(
@@ -155,7 +165,27 @@ class TciaQueryTrigger(BaseTrigger):
                     "%s: %d of %d row(s) so far; polling again in %.0f s",
                     self.endpoint, len(poll.rows), self.min_rows, self.poke_interval,
                 )  # fmt: skip
+                if unchecked is not None:
+                    event, unchecked = await self._check_collection(hook, unchecked)
+                    if event is not None:
+                        yield event
+                        return
             await asyncio.sleep(self._sleep_seconds())
+
+    async def _check_collection(self, hook: Any, collection: str) -> tuple[TriggerEvent | None, str | None]:
+        """Check ``collection`` against the server's list: the error event to end with if it is not there,
+        and the collection still to check (``None`` once the server has answered)."""
+        check = await acheck_collection(hook, collection)
+        if check.outcome == "unknown":
+            self.log.error("%s: giving up: %s", self.endpoint, check.message)
+            error = {"status": "error", "error_type": TciaUnknownCollectionError.__name__, "message": check.message}
+            return TriggerEvent(error), None
+        if check.outcome == "unanswered":
+            self.log.warning("%s; asking again at the next poll that finds nothing", check.message)
+            return None, collection
+        if check.outcome == "case":
+            self.log.warning("%s; polling on", check.message)
+        return None, None
 
     def _sleep_seconds(self) -> float:
         if self._deadline is None:

@@ -276,3 +276,70 @@ def test_series_to_parquet_on_any_object_storage(
     assert table.column("SeriesInstanceUID").to_pylist() == [r["SeriesInstanceUID"] for r in expected]
     assert table.column("ImageCount").to_pylist() == [r.get("ImageCount") for r in expected]
     assert str(table.schema.field("ImageCount").type) == "int64"
+
+
+# --- no rows from a collection the server does not have ---------------------------------------------------
+def endpoints_asked(emulator) -> list[str]:
+    return [r["endpoint"] for r in emulator.requests()]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("output", [None, "series.jsonl", "series.csv"])
+def test_no_rows_from_an_unknown_collection_is_a_warning_naming_the_closest(
+    tcia_emulator, use_emulator, run_operator, tmp_path, capfd, caplog, api, output
+):
+    """TCIA answers getSeries on a collection it does not have with no rows (status 200): the task still
+    succeeds — an empty result can be right — but its log says the collection is not there."""
+    use_emulator(tcia_emulator, api)
+    tcia_emulator.clear_requests()
+    kwargs = {"output_path": f"file://{tmp_path}/{output}"} if output else {}
+    result = run_operator(TciaGetSeriesOperator(task_id="s", collection="TCGA-NOPE", **kwargs))
+    logged = "".join(capfd.readouterr()) + caplog.text
+
+    if output is None:
+        assert result == []
+    else:
+        assert result["rows"] == 0 and (tmp_path / output).exists()  # written, and empty
+    warning = "getSeries(collection='TCGA-NOPE') returned no rows: collection 'TCGA-NOPE' is not on the server"
+    assert warning in logged
+    closest = logged.split(warning + " (closest: ")[1].split(")")[0].split(", ")
+    assert {"TCGA-BRCA", "TCGA-GBM"} <= set(closest)
+    assert endpoints_asked(tcia_emulator) == ["getSeries", "getCollectionValues"]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_no_rows_from_a_known_collection_is_no_warning(tcia_emulator, use_emulator, run_operator, capfd, caplog, api):
+    use_emulator(tcia_emulator, api)
+    tcia_emulator.clear_requests()
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    op = TciaNewPatientsInCollectionOperator(task_id="n", collection="TCGA-BRCA", date=tomorrow)
+    assert run_operator(op) == []
+    logged = "".join(capfd.readouterr()) + caplog.text
+    assert "is not on the server" not in logged and "returned no rows" not in logged
+    assert endpoints_asked(tcia_emulator) == ["NewPatientsInCollection", "getCollectionValues"]
+
+
+def test_rows_found_need_no_check(tcia_emulator, use_emulator, run_operator):
+    use_emulator(tcia_emulator, "nbia")
+    tcia_emulator.clear_requests()
+    assert run_operator(TciaGetSeriesOperator(task_id="s", collection="TCGA-GBM"))
+    assert endpoints_asked(tcia_emulator) == ["getSeries"]
+
+
+def test_a_collection_in_another_case_is_named_as_such(tcia_emulator, use_emulator, run_operator, capfd, caplog):
+    use_emulator(tcia_emulator, "legacy")
+    assert run_operator(TciaGetSeriesOperator(task_id="s", collection="tcga-gbm")) == []  # the emulator matches exactly
+    logged = "".join(capfd.readouterr()) + caplog.text
+    assert "it lists 'TCGA-GBM', which differs only in case" in logged
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_failed_check_does_not_fail_the_task(tcia_emulator, use_emulator, run_operator, capfd, caplog, api):
+    use_emulator(tcia_emulator, api, max_retries=1)
+    tcia_emulator.inject_fault("getCollectionValues", "server_error", count=5, status=503)
+    tcia_emulator.clear_requests()
+    assert run_operator(TciaGetSeriesOperator(task_id="s", collection="TCGA-NOPE")) == []
+    logged = "".join(capfd.readouterr()) + caplog.text
+    assert "could not check whether collection 'TCGA-NOPE' is on the server" in logged
+    assert "is not on the server (" not in logged
+    assert [r["status"] for r in tcia_emulator.requests() if r["endpoint"] == "getCollectionValues"] == [503, 503]

@@ -310,9 +310,15 @@ def test_query_parameters_must_be_a_mapping():
 )
 def test_a_rendered_date_is_sent_in_the_api_format(requests_mock, date):
     requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=[])
+    requests_mock.get(f"{LEGACY}/getCollectionValues", json=[{"Collection": "TCGA-GBM"}])
     op = TciaNewStudiesInPatientCollectionOperator(task_id="n", collection="TCGA-GBM", date=date, patient_id=1234)
     assert run(op) == []
-    assert requests_mock.last_request.qs == {
+    # No rows: the operator also asked whether TCGA-GBM is on the server (it is).
+    assert [r.path.rsplit("/", 1)[-1] for r in requests_mock.request_history] == [
+        "newstudiesinpatientcollection",
+        "getcollectionvalues",
+    ]
+    assert requests_mock.request_history[0].qs == {
         "collection": ["tcga-gbm"],
         "date": ["2024-03-01"],
         "patientid": ["1234"],

@@ -1,5 +1,6 @@
 """The sensors without a server (HTTP mocked): what they ask, poke/reschedule/deferrable modes, the rows
-they return, errors before anything is sent, and the key kept out of every message."""
+they return, errors before anything is sent, a collection the server does not have, and the key kept out of
+every message."""
 
 from __future__ import annotations
 
@@ -17,7 +18,12 @@ from airflow_provider_tcia.compat import (
     AirflowSkipException,
     BaseSensorOperator,
 )
-from airflow_provider_tcia.exceptions import TciaAuthError, TciaBadRequestError, TciaNotFoundError
+from airflow_provider_tcia.exceptions import (
+    TciaAuthError,
+    TciaBadRequestError,
+    TciaNotFoundError,
+    TciaUnknownCollectionError,
+)
 from airflow_provider_tcia.sensors.tcia import (
     TciaNewPatientsSensor,
     TciaNewStudiesSensor,
@@ -39,6 +45,19 @@ def legacy_connection(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_TCIA_DEFAULT", json.dumps(conn))
 
 
+@pytest.fixture(autouse=True)
+def server_collections(requests_mock):
+    """The server's collection list (getCollectionValues, asked once when a poke finds nothing): it has "C"."""
+    answer = {"json": [{"Collection": "C"}, {"Collection": "TCGA-BRCA"}, {"Collection": "TCGA-GBM"}]}
+    requests_mock.get(f"{LEGACY}/getCollectionValues", **answer)
+    requests_mock.get(f"{ROOT}/nbia-api/services/v4/getCollectionValues", **answer)
+
+
+def asked(requests_mock) -> list[str]:
+    """The endpoints asked, in order."""
+    return [urlsplit(r.url).path.rsplit("/", 1)[-1] for r in requests_mock.request_history]
+
+
 @pytest.fixture
 def no_sleep(monkeypatch):
     slept: list[float] = []
@@ -48,14 +67,20 @@ def no_sleep(monkeypatch):
 
 
 def sent(requests_mock) -> dict[str, str]:
-    """The query parameters of the last request, as sent (requests_mock's own ``qs`` lowercases them)."""
-    return dict(parse_qsl(urlsplit(requests_mock.last_request.url).query))
+    """The query parameters of the last poll, as sent (requests_mock's own ``qs`` lowercases them)."""
+    polls = [r for r in requests_mock.request_history if not r.url.split("?")[0].endswith("/getCollectionValues")]
+    return dict(parse_qsl(urlsplit(polls[-1].url).query))
 
 
 def context(**extra):
     ti = mock.Mock(max_tries=0, dag_id="d", task_id="wait", run_id="r", map_index=-1, try_number=1)
     ti.get_first_reschedule_date.return_value = None
     return {"dag_run": mock.Mock(run_after=RUN_AFTER), "ti": ti, **extra}
+
+
+def logged(capfd, caplog) -> str:
+    """The task log so far: the console on Airflow 3, stdlib logging on 2.11."""
+    return "".join(capfd.readouterr()) + caplog.text
 
 
 def studies(*uids):
@@ -94,7 +119,8 @@ def test_query_sensor_waits_for_a_row_count(requests_mock, no_sleep):
         poke_interval=3, timeout=60,
     )  # fmt: skip
     assert sensor.execute(context()) == [{"SeriesInstanceUID": "1"}, {"SeriesInstanceUID": "2"}]
-    assert requests_mock.call_count == 2
+    # One row was not enough: the first poke also checked that collection C is on the server.
+    assert asked(requests_mock) == ["getSeries", "getCollectionValues", "getSeries"]
     assert no_sleep == [3]
     assert sent(requests_mock) == {"Collection": "C", "Modality": "MR", "format": "json"}
 
@@ -183,6 +209,13 @@ def test_a_server_error_is_not_yet_and_the_sensor_polls_again(requests_mock, no_
     )
     assert new_studies_sensor().execute(context()) == studies("1")
     assert no_sleep == [5, 5]
+    # The failed poke asked nothing more; the first empty one checked the collection, once.
+    assert asked(requests_mock) == [
+        "NewStudiesInPatientCollection",
+        "NewStudiesInPatientCollection",
+        "getCollectionValues",
+        "NewStudiesInPatientCollection",
+    ]
 
 
 @pytest.mark.parametrize(("status", "error"), [(401, TciaAuthError), (403, TciaAuthError), (404, TciaNotFoundError)])
@@ -208,13 +241,14 @@ def test_reschedule_mode_frees_the_slot_when_nothing_is_there(requests_mock, air
     requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=[])
     with pytest.raises(AirflowRescheduleException):
         new_studies_sensor(mode="reschedule").execute(context())
+    assert asked(requests_mock) == ["NewStudiesInPatientCollection", "getCollectionValues"]
 
 
 # --- deferrable ------------------------------------------------------------------------------------
 def test_deferrable_returns_at_once_when_already_there(requests_mock):
     requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=studies("1"))
     assert new_studies_sensor(deferrable=True).execute(context()) == studies("1")
-    assert requests_mock.call_count == 1
+    assert requests_mock.call_count == 1  # found: no reason to check the collection
 
 
 def test_deferrable_defers_with_the_sensor_timeout(requests_mock):
@@ -231,6 +265,9 @@ def test_deferrable_defers_with_the_sensor_timeout(requests_mock):
     assert kwargs["endpoint"] == "NewStudiesInPatientCollection"
     assert kwargs["query_params"] == {"collection": "C", "date": "2024-04-30", "patient_id": "P1"}
     assert (kwargs["poke_interval"], kwargs["min_rows"], kwargs["max_rows"]) == (5.0, 2, 7)
+    # The poke before deferring checked the collection: the trigger need not.
+    assert asked(requests_mock) == ["NewStudiesInPatientCollection", "getCollectionValues"]
+    assert kwargs["check_collection"] is None
     timeout_at = dt.datetime.fromisoformat(kwargs["timeout_at"])
     assert before + dt.timedelta(seconds=119) < timeout_at < dt.datetime.now(dt.UTC) + dt.timedelta(seconds=121)
     assert KEY not in json.dumps(kwargs)
@@ -282,8 +319,10 @@ def test_execute_complete_timeout_fails_or_skips():
 
 def test_transient_error_in_deferrable_first_poke_still_defers(requests_mock):
     requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", status_code=503, text="down")
-    with pytest.raises(TaskDeferred):
+    with pytest.raises(TaskDeferred) as deferred:
         new_studies_sensor(deferrable=True).execute(context())
+    # The poke learnt nothing, so the collection was not checked: the trigger will.
+    assert deferred.value.trigger.serialize()[1]["check_collection"] == "C"
 
 
 def test_since_is_sent_in_nbia_format_with_the_same_meaning(requests_mock, monkeypatch):
@@ -293,3 +332,126 @@ def test_since_is_sent_in_nbia_format_with_the_same_meaning(requests_mock, monke
     assert new_studies_sensor(since="2024-05-01").execute(context()) == studies("1")
     # NBIA v4 selects on or after fromDate: since May 1 is fromDate=05-01-2024.
     assert sent(requests_mock) == {"Collection": "C", "fromDate": "05-01-2024", "format": "json"}
+
+
+# --- a collection the server does not have ----------------------------------------------------------------
+NOPE = "TCGA-NOPE"
+NOT_ON_THE_SERVER = "^TciaUnknownCollectionError: collection 'TCGA-NOPE' is not on the server (closest: TCGA-"
+
+
+class SensorWouldWait(Exception):
+    """The sensor went to sleep before its next poke: it did not fail at its first."""
+
+
+@pytest.fixture
+def one_poke(monkeypatch):
+    """Fail the test as soon as the sensor would sleep before another poke (instead of polling until its timeout)."""
+
+    def sleep(seconds):
+        raise SensorWouldWait(f"the sensor was going to sleep {seconds} s and poke again")
+
+    monkeypatch.setattr(sys.modules[BaseSensorOperator.__module__].time, "sleep", sleep)
+
+
+def test_an_unknown_collection_fails_at_the_first_poke(requests_mock, one_poke):
+    """TCIA answers NewStudiesInPatientCollection on a collection it does not have with no rows: without the
+    check the sensor would wait until its timeout."""
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=[])
+    with pytest.raises(AirflowFailException, match=NOT_ON_THE_SERVER.replace("(", r"\(")) as caught:
+        new_studies_sensor(collection=NOPE, timeout=3600).execute(context())
+    assert isinstance(caught.value.__cause__, TciaUnknownCollectionError)
+    assert "TCGA-BRCA" in str(caught.value) and "TCGA-GBM" in str(caught.value)
+    assert asked(requests_mock) == ["NewStudiesInPatientCollection", "getCollectionValues"]
+    assert KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "sensor",
+    [
+        lambda: TciaNewPatientsSensor(task_id="p", collection=NOPE, since="2024-05-01", poke_interval=1),
+        lambda: TciaQuerySensor(
+            task_id="q", endpoint="getSeries", query_params={"collection": NOPE, "modality": "MR"}, poke_interval=1
+        ),
+    ],
+)
+def test_every_sensor_on_a_collection_checks_it(requests_mock, one_poke, sensor):
+    requests_mock.get(f"{LEGACY}/NewPatientsInCollection", json=[])
+    requests_mock.get(f"{LEGACY}/getSeries", json=[])
+    with pytest.raises(AirflowFailException, match="TciaUnknownCollectionError"):
+        sensor().execute(context())
+
+
+def test_a_known_collection_is_checked_once_per_try(requests_mock, no_sleep):
+    requests_mock.get(
+        f"{LEGACY}/NewStudiesInPatientCollection", [{"json": []}, {"json": []}, {"json": []}, {"json": studies("1")}]
+    )
+    assert new_studies_sensor().execute(context()) == studies("1")
+    assert asked(requests_mock).count("getCollectionValues") == 1
+    assert no_sleep == [5, 5, 5]
+
+
+def test_a_query_without_a_collection_is_not_checked(requests_mock, no_sleep):
+    uid = "1.3.6.1.4.1.14519.5.2.1.7695.4001.306204232344341694648035234440"
+    requests_mock.get(f"{LEGACY}/getSeries", [{"json": []}, {"json": [{"SeriesInstanceUID": uid}]}])
+    sensor = TciaQuerySensor(task_id="q", endpoint="getSeries", query_params={"series_instance_uid": uid})
+    assert sensor.execute(context()) == [{"SeriesInstanceUID": uid}]
+    assert "getCollectionValues" not in asked(requests_mock)
+
+
+def test_a_collection_listed_in_another_case_is_a_warning(requests_mock, no_sleep, capfd, caplog):
+    """NBIA compares collection names regardless of case, so the query may be right: warn, poll on."""
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", [{"json": []}, {"json": studies("1")}])
+    assert new_studies_sensor(collection="tcga-brca").execute(context()) == studies("1")
+    assert "it lists 'TCGA-BRCA', which differs only in case" in logged(capfd, caplog)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{"status_code": 503, "text": "down"}, {"json": []}, {"text": "<html>oops</html>"}],
+    ids=["server-error", "no-collections-listed", "not-json"],
+)
+def test_a_check_without_an_answer_never_fails_the_sensor(requests_mock, no_sleep, capfd, caplog, answer):
+    requests_mock.get(f"{LEGACY}/getCollectionValues", [answer, {"json": [{"Collection": "TCGA-BRCA"}]}])
+    requests_mock.get(
+        f"{LEGACY}/NewStudiesInPatientCollection", [{"json": []}, {"json": []}, {"json": []}, {"json": studies("1")}]
+    )
+    assert new_studies_sensor(collection="TCGA-BRCA").execute(context()) == studies("1")
+    assert "could not check whether collection 'TCGA-BRCA' is on the server" in logged(capfd, caplog)
+    # Asked again at the next poke that found nothing; answered then, so not a third time.
+    assert asked(requests_mock).count("getCollectionValues") == 2
+
+
+def test_reschedule_mode_checks_in_the_first_poke_of_a_try(requests_mock, airflow_db):
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=[])
+    with pytest.raises(AirflowFailException, match="TciaUnknownCollectionError"):
+        new_studies_sensor(collection=NOPE, mode="reschedule").execute(context())
+
+
+def test_reschedule_mode_does_not_check_again_in_later_pokes(requests_mock, airflow_db):
+    # Airflow 3 counts the try's reschedules in the context (2.11 does not: there every poke checks).
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=[])
+    with pytest.raises(AirflowRescheduleException):
+        new_studies_sensor(collection=NOPE, mode="reschedule").execute(context(task_reschedule_count=3))
+    assert asked(requests_mock) == ["NewStudiesInPatientCollection"]
+
+
+def test_deferrable_fails_before_deferring_on_an_unknown_collection(requests_mock):
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=[])
+    with pytest.raises(AirflowFailException, match=NOT_ON_THE_SERVER.replace("(", r"\(")):
+        new_studies_sensor(collection=NOPE, deferrable=True).execute(context())
+
+
+def test_deferrable_hands_an_unanswered_check_to_the_trigger(requests_mock):
+    requests_mock.get(f"{LEGACY}/getCollectionValues", status_code=503, text="down")
+    requests_mock.get(f"{LEGACY}/NewStudiesInPatientCollection", json=[])
+    with pytest.raises(TaskDeferred) as deferred:
+        new_studies_sensor(collection=NOPE, deferrable=True).execute(context())
+    assert deferred.value.trigger.serialize()[1]["check_collection"] == NOPE
+
+
+def test_execute_complete_fails_with_the_unknown_collection_the_trigger_found():
+    message = "collection 'TCGA-NOPE' is not on the server (closest: TCGA-BRCA)"
+    event = {"status": "error", "error_type": "TciaUnknownCollectionError", "message": message}
+    with pytest.raises(AirflowFailException, match=r"^TciaUnknownCollectionError: collection 'TCGA-NOPE'") as caught:
+        new_studies_sensor(collection=NOPE).execute_complete(context(), event)
+    assert isinstance(caught.value.__cause__, TciaUnknownCollectionError)

@@ -100,8 +100,12 @@ def test_query_trigger_serialize_round_trip():
         "min_rows": 2,
         "max_rows": 3,
         "timeout_at": "2030-01-01T00:00:00+00:00",
+        "check_collection": None,
     }
     assert TciaQueryTrigger(**kwargs).serialize() == (classpath, kwargs)
+    checking = query_trigger(check_collection="C").serialize()[1]
+    assert checking["check_collection"] == "C"
+    assert TciaQueryTrigger(**checking).serialize()[1] == checking
 
 
 @pytest.mark.parametrize("interval", [0, -1, "5", None])
@@ -171,6 +175,53 @@ async def test_query_trigger_sleeps_no_longer_than_the_deadline(monkeypatch, sle
     assert event.payload["status"] == "success"
     assert len(sleeps) == 1
     assert 0 < sleeps[0] <= 2
+
+
+# --- the collection check handed over by the sensor -----------------------------------------------------
+LISTED = [{"Collection": "C"}, {"Collection": "TCGA-BRCA"}, {"Collection": "TCGA-GBM"}]
+
+
+@pytest.mark.asyncio
+async def test_query_trigger_ends_at_its_first_poll_on_an_unknown_collection(monkeypatch, sleeps):
+    hook = use_hook(monkeypatch, FakeHook([], LISTED))
+    params = {"collection": "TCGA-NOPE", "date": "2024-05-01"}
+    event = await first_event(query_trigger(query_params=params, check_collection="TCGA-NOPE"))
+    assert event.payload["status"] == "error"
+    assert event.payload["error_type"] == "TciaUnknownCollectionError"
+    assert event.payload["message"].startswith("collection 'TCGA-NOPE' is not on the server (closest: TCGA-")
+    assert [endpoint for endpoint, _ in hook.calls] == ["NewStudiesInPatientCollection", "getCollectionValues"]
+    assert sleeps == []
+
+
+@pytest.mark.asyncio
+async def test_query_trigger_checks_a_known_collection_once(monkeypatch, sleeps):
+    hook = use_hook(monkeypatch, FakeHook([], LISTED, [], studies("1")))
+    event = await first_event(query_trigger(check_collection="C"))
+    assert event.payload["status"] == "success"
+    assert [endpoint for endpoint, _ in hook.calls].count("getCollectionValues") == 1
+    assert sleeps == [7.0, 7.0]
+
+
+@pytest.mark.asyncio
+async def test_query_trigger_polls_on_when_the_check_gets_no_answer(monkeypatch, sleeps):
+    hook = use_hook(monkeypatch, FakeHook([], TciaServerError(f"HTTP 503 api_key={KEY}"), [], LISTED, studies("1")))
+    event = await first_event(query_trigger(check_collection="C"))
+    assert event.payload["status"] == "success"
+    assert [endpoint for endpoint, _ in hook.calls] == [
+        "NewStudiesInPatientCollection",
+        "getCollectionValues",  # no answer: asked again at the next empty poll
+        "NewStudiesInPatientCollection",
+        "getCollectionValues",
+        "NewStudiesInPatientCollection",
+    ]
+    assert sleeps == [7.0, 7.0]
+
+
+@pytest.mark.asyncio
+async def test_query_trigger_without_check_collection_never_asks_for_collections(monkeypatch, sleeps):
+    hook = use_hook(monkeypatch, FakeHook([], [], studies("1")))
+    await first_event(query_trigger())
+    assert "getCollectionValues" not in [endpoint for endpoint, _ in hook.calls]
 
 
 # --- TciaNewStudiesEventTrigger ----------------------------------------------------------------------
