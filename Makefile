@@ -12,6 +12,9 @@ DEFAULT_AIRFLOW := $(lastword $(SUPPORTED_AIRFLOW))
 #: Where the deployment test (real scheduler, triggerer, api-server) runs in the matrix: the oldest Airflow
 #: with asset watchers (event-driven scheduling, 3.0) and the newest. Elsewhere it is deselected.
 DEPLOYMENT_AIRFLOW := 3.0.6 $(DEFAULT_AIRFLOW)
+#: Where the Celery deployment test (PostgreSQL, Redis, two workers: ~3 min) runs: the newest Airflow.
+CELERY_AIRFLOW := $(DEFAULT_AIRFLOW)
+#: The browser test runs on every supported Airflow (on the default Python).
 #: Also in the matrix: the oldest and the newest supported Airflow on the newest Python each supports.
 OTHER_PYTHONS := 2.11.2:python3.12 $(DEFAULT_AIRFLOW):python3.13
 # pyenv (as on this project's machines) keeps other interpreters behind its shims: make all of them reachable,
@@ -35,8 +38,9 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-#: Debian packages the tests need (the browser test's headless Chromium and its driver), by a command each gives.
-SYSTEM_PACKAGES := chromium:chromium chromedriver:chromium-driver
+#: Debian packages the tests need, each as command:package — the browser test's headless Chromium and its
+#: driver, the Celery deployment test's Redis broker and PostgreSQL database.
+SYSTEM_PACKAGES := chromium:chromium chromedriver:chromium-driver redis-server:redis-server pg_ctlcluster:postgresql
 
 .PHONY: install system-deps demo test lint bench emulator clean
 
@@ -75,13 +79,16 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 ifeq ($(AIRFLOW_VERSION),)
-# Every supported Airflow, each in its own virtualenv; the deployment test only where DEPLOYMENT_AIRFLOW says.
+# Every supported Airflow, each in its own virtualenv; the deployment tests only where DEPLOYMENT_AIRFLOW and
+# CELERY_AIRFLOW say, the browser test on the default Python.
 test:
 	@set -e; for entry in $(SUPPORTED_AIRFLOW) $(OTHER_PYTHONS); do \
 		version=$${entry%%:*}; python=python3; case $$entry in *:*) python=$${entry#*:};; esac; \
-		marks="-m 'not deployment'"; \
-		case "$$python: $(DEPLOYMENT_AIRFLOW) " in "python3:"*" $$version "*) marks="";; esac; \
-		case "$$python" in python3) ;; *) marks="-m 'not deployment and not browser'";; esac; \
+		skip=""; \
+		case "$$python: $(DEPLOYMENT_AIRFLOW) " in "python3:"*" $$version "*) ;; *) skip="$$skip deployment";; esac; \
+		[ "$$python:$$version" = "python3:$(CELERY_AIRFLOW)" ] || skip="$$skip celery"; \
+		[ "$$python" = python3 ] || skip="$$skip browser"; \
+		marks=""; [ -z "$$skip" ] || marks="-m 'not $$(echo $$skip | sed 's/ / and not /g')'"; \
 		echo "=== Airflow $$version on $$($$python --version) ==="; start=$$(date +%s); \
 		$(MAKE) --no-print-directory test AIRFLOW_VERSION=$$version PYTHON=$$python \
 			PYTEST_ARGS="$(PYTEST_ARGS) $$marks"; \
