@@ -45,12 +45,16 @@ DEFAULT_LAYOUT = os.environ.get("TCIA_FLAGSHIP_LAYOUT", "zip")
 #: Its events' ``extra`` says what arrived: ``{"collection", "series": [{"location", ...}], "downloads"}``.
 DOWNLOADED_SERIES = asset(name="tcia_flagship_downloaded_series", uri="tcia-flagship://downloaded-series")
 
-#: The DICOM header fields the index keeps, one row per series.
+#: The DICOM header fields the index keeps, one row per series. ``Collection`` is TCIA's private ProjectName
+#: (``(0013,1010)`` of the ``CTP`` private creator), which every file TCIA serves carries.
 INDEX_FIELDS = (
+    "Collection",
     "PatientID",
     "StudyInstanceUID",
     "SeriesInstanceUID",
     "StudyDate",
+    "StudyDescription",
+    "SeriesDate",
     "Modality",
     "SeriesNumber",
     "SeriesDescription",
@@ -62,11 +66,20 @@ INDEX_FIELDS = (
     "PixelSpacing",
     "SliceThickness",
 )
-INDEX_COLUMNS = (*INDEX_FIELDS, "instances", "location", "thumbnail")
+INDEX_COLUMNS = (*INDEX_FIELDS, "row_spacing_mm", "column_spacing_mm", "instances", "location", "thumbnail")
+#: Index columns that hold numbers (the rest are text): integers, and floats (millimetres).
+INTEGER_COLUMNS = frozenset({"SeriesNumber", "Rows", "Columns", "instances"})
+FLOAT_COLUMNS = frozenset({"SliceThickness", "row_spacing_mm", "column_spacing_mm"})
 #: Files of a series' zip that are not DICOM.
 NOT_DICOM = frozenset({"LICENSE", "md5hashes.csv"})
+#: The contact sheet: square tiles of this many pixels, each above a label of LABEL_LINES lines.
 THUMBNAIL = 256
-LABEL_HEIGHT = 36
+LABEL_FONT_SIZE = 15
+LABEL_LINES = 4
+LABEL_HEIGHT = LABEL_LINES * (LABEL_FONT_SIZE + 4) + 8
+TILE_GAP = 6
+_CTP = (0x0013, 0x0010)
+_PROJECT_NAME = (0x0013, 0x1010)
 
 
 def downloads_root(output_root: str) -> str:
@@ -277,6 +290,41 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _number(value: Any, kind: type) -> int | float | None:
+    """An integer or float column's value (None when the header has none or it is not a number)."""
+    try:
+        return kind(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def collection_of(ds: Any) -> str:
+    """The collection a TCIA file belongs to: its private ProjectName, under the ``CTP`` private creator."""
+    creator, name = ds.get(_CTP), ds.get(_PROJECT_NAME)
+    if creator is None or name is None or str(creator.value).strip() != "CTP":
+        return ""
+    value = name.value
+    return (value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)).strip()
+
+
+def index_row(ds: Any) -> dict[str, Any]:
+    """The index columns a series' header gives (from one of its files): text, numbers as numbers."""
+    row: dict[str, Any] = {}
+    for field in INDEX_FIELDS:
+        value = collection_of(ds) if field == "Collection" else ds.get(field)
+        if field in INTEGER_COLUMNS:
+            row[field] = _number(value, int)
+        elif field in FLOAT_COLUMNS:
+            row[field] = _number(value, float)
+        else:
+            row[field] = _text(value)
+    spacing = ds.get("PixelSpacing")
+    spacing = list(spacing) if spacing is not None and not isinstance(spacing, str | bytes) else []
+    row["row_spacing_mm"] = _number(spacing[0], float) if len(spacing) == 2 else None
+    row["column_spacing_mm"] = _number(spacing[1], float) if len(spacing) == 2 else None
+    return row
+
+
 def summarise_series(location: str, thumbnails_root: str) -> dict[str, Any]:
     """The index row of one series and a PNG thumbnail of its middle slice (written under
     ``thumbnails_root``). Reads every header once (without pixels) and the pixels of one file only."""
@@ -294,8 +342,7 @@ def summarise_series(location: str, thumbnails_root: str) -> dict[str, Any]:
             raise ValueError(f"{location} holds no DICOM file")
         headers.sort(key=lambda h: (h[0], h[1]))
         _, middle_name, middle_opener, _ = headers[len(headers) // 2]
-        first = headers[0][3]
-        row = {field: _text(first.get(field)) for field in INDEX_FIELDS}
+        row = index_row(headers[0][3])
         row["instances"] = len(headers)
         row["location"] = location
         image = middle_slice(_read(middle_opener, pixels=True))
@@ -315,9 +362,17 @@ def _instance_number(ds: Any) -> int:
         return 0
 
 
+def _first(value: Any) -> float | None:
+    """The first of a DS value that may be multi-valued (``40\\-600``), as a float."""
+    if value is not None and not isinstance(value, str | bytes) and hasattr(value, "__len__"):
+        value = value[0] if len(value) else None
+    return _number(value, float)
+
+
 def middle_slice(ds: Any):
-    """An 8-bit greyscale thumbnail of a DICOM image (the middle frame of a multi-frame one), windowed to
-    its 1st to 99th percentile after the modality rescale."""
+    """An 8-bit greyscale thumbnail of a DICOM image (the middle frame of a multi-frame one), displayed
+    as a viewer would: the modality rescale (CT in HU), then the header's first window (WindowCenter /
+    WindowWidth), or the 1st to 99th percentile when it has none."""
     import numpy as np
     from PIL import Image
 
@@ -329,54 +384,118 @@ def middle_slice(ds: Any):
     values = pixels.astype(np.float32) * float(ds.get("RescaleSlope", 1) or 1) + float(
         ds.get("RescaleIntercept", 0) or 0
     )
-    low, high = np.percentile(values, [1, 99])
+    center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
+    if center is not None and width is not None and width > 0:
+        low, high = center - width / 2, center + width / 2
+    else:
+        low, high = np.percentile(values, [1, 99])
     scaled = np.zeros_like(values) if high <= low else np.clip((values - low) / (high - low), 0, 1)
     if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         scaled = 1 - scaled
     image = Image.fromarray((scaled * 255).astype(np.uint8))
     ratio = THUMBNAIL / max(image.size)  # small images are enlarged too, so every tile has the same size
     size = (max(1, round(image.width * ratio)), max(1, round(image.height * ratio)))
-    return image.resize(size, Image.Resampling.BILINEAR)
+    return image.resize(size, Image.Resampling.BICUBIC if ratio > 1 else Image.Resampling.LANCZOS)
 
 
 # --- the outputs -------------------------------------------------------------------------------------
 def _series_order(row: dict[str, Any]) -> tuple:
-    try:
-        number = float(row.get("SeriesNumber") or "inf")
-    except ValueError:
-        number = float("inf")
-    return (row.get("PatientID", ""), row.get("StudyInstanceUID", ""), number, row.get("SeriesInstanceUID", ""))
+    number = _number(row.get("SeriesNumber"), float)
+    return (
+        row.get("Collection") or "",
+        row.get("PatientID") or "",
+        row.get("StudyInstanceUID") or "",
+        float("inf") if number is None else number,
+        row.get("SeriesInstanceUID") or "",
+    )
 
 
 def write_index(rows: list[dict[str, Any]], path: str) -> dict[str, Any]:
-    """One CSV row per series (header fields, instance count, where it is, its thumbnail)."""
+    """One row per series (header fields, pixel spacing as numbers, instance count, where it is, its
+    thumbnail), in series order: Parquet when ``path`` ends in ``.parquet`` (needs pyarrow: the ``parquet``
+    extra; integer and float columns typed), CSV otherwise."""
     target = as_path(path)
-    with atomic_writer(target, "w") as fh:
-        writer = csv.DictWriter(fh, fieldnames=INDEX_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in sorted(rows, key=_series_order):
-            writer.writerow(row)
+    ordered = sorted(rows, key=_series_order)
+    if target.suffix.lower() == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        def kind(column: str):
+            return pa.int64() if column in INTEGER_COLUMNS else pa.float64() if column in FLOAT_COLUMNS else pa.string()
+
+        schema = pa.schema([(column, kind(column)) for column in INDEX_COLUMNS])
+        table = pa.Table.from_pylist([{c: row.get(c) for c in INDEX_COLUMNS} for row in ordered], schema=schema)
+        with atomic_writer(target) as fh:
+            pq.write_table(table, fh)
+    else:
+        with atomic_writer(target, "w") as fh:
+            writer = csv.DictWriter(fh, fieldnames=INDEX_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            for row in ordered:
+                writer.writerow(row)
     return {"path": str(target), "series": len(rows)}
 
 
+def parquet_available() -> bool:
+    """Whether pyarrow is installed (``pip install 'airflow-provider-tcia[parquet]'``)."""
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def _label_font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)  # scalable (Pillow >= 10.1 with FreeType)
+    except TypeError:
+        return ImageFont.load_default()
+
+
+def _fit(draw, text: str, font, width: int) -> str:
+    """``text`` cut (with an ellipsis) to fit ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def tile_label(row: dict[str, Any]) -> list[str]:
+    """The lines under a series' tile: collection, patient, modality and instance count, description."""
+    count = row.get("instances")
+    images = f"{count} image{'' if str(count) == '1' else 's'}" if count not in (None, "") else ""
+    modality = " · ".join(v for v in (str(row.get("Modality") or ""), images) if v)
+    number = row.get("SeriesNumber")
+    description = str(row.get("SeriesDescription") or "")
+    if number not in (None, ""):
+        description = f"#{number} {description}".rstrip()
+    return [str(row.get("Collection") or ""), str(row.get("PatientID") or ""), modality, description]
+
+
 def write_contact_sheet(rows: list[dict[str, Any]], path: str) -> dict[str, Any]:
-    """A PNG grid: each series' middle-slice thumbnail, labelled with patient, modality and description."""
+    """A PNG grid: each series' middle-slice thumbnail (``THUMBNAIL`` pixels square), labelled under it with
+    its collection, patient, modality, instance count and series description, in series order."""
     from PIL import Image, ImageDraw
 
     rows = sorted(rows, key=_series_order)
     columns = max(1, min(6, math.ceil(math.sqrt(len(rows)))))
     lines = max(1, math.ceil(len(rows) / columns))
-    tile_h = THUMBNAIL + LABEL_HEIGHT
-    sheet = Image.new("L", (columns * THUMBNAIL, lines * tile_h), color=0)
+    tile_w, tile_h = THUMBNAIL + TILE_GAP, THUMBNAIL + LABEL_HEIGHT + TILE_GAP
+    sheet = Image.new("L", (columns * tile_w + TILE_GAP, lines * tile_h + TILE_GAP), color=24)
     draw = ImageDraw.Draw(sheet)
+    font = _label_font(LABEL_FONT_SIZE)
     for i, row in enumerate(rows):
-        x, y = (i % columns) * THUMBNAIL, (i // columns) * tile_h
+        x, y = TILE_GAP + (i % columns) * tile_w, TILE_GAP + (i // columns) * tile_h
+        draw.rectangle((x, y, x + THUMBNAIL - 1, y + THUMBNAIL - 1), fill=0)
         with as_path(row["thumbnail"]).open("rb") as fh:
             thumb = Image.open(fh)
             thumb.load()
-        sheet.paste(thumb, (x + (THUMBNAIL - thumb.width) // 2, y + (THUMBNAIL - thumb.height) // 2))
-        label = f"{row.get('PatientID', '')} {row.get('Modality', '')}\n{row.get('SeriesDescription', '')[:36]}"
-        draw.multiline_text((x + 4, y + THUMBNAIL + 2), label, fill=255, spacing=2)
+        sheet.paste(thumb.convert("L"), (x + (THUMBNAIL - thumb.width) // 2, y + (THUMBNAIL - thumb.height) // 2))
+        for k, text in enumerate(tile_label(row)[:LABEL_LINES]):
+            shade = 255 if k < 2 else 200
+            ty = y + THUMBNAIL + 4 + k * (LABEL_FONT_SIZE + 4)
+            draw.text((x + 2, ty), _fit(draw, text, font, THUMBNAIL - 4), fill=shade, font=font)
     target = as_path(path)
     with atomic_writer(target) as fh:
         sheet.save(fh, format="PNG")

@@ -6,9 +6,12 @@ new series. Each run reads the series named in its triggering asset events strai
 (folders of DICOM files or zips — nothing is copied to local disk), and writes under
 ``{output_root}/tcia_flagship/processed/<run_id>/``:
 
-* ``index.csv`` — one row per series: DICOM header fields (patient, study, series, modality, description,
-  manufacturer, matrix, spacing …), instance count and location;
-* ``contact_sheet.png`` — the middle slice of each new series, labelled;
+* ``index.csv`` — one row per series: DICOM header fields (collection, patient, study and series with their
+  dates and descriptions, modality, manufacturer, matrix, spacing …; pixel spacing also as two numbers in
+  mm), instance count and location;
+* ``index.parquet`` — the same, typed (integers, floats), when pyarrow is installed (the ``parquet`` extra);
+* ``contact_sheet.png`` — the middle slice of each new series in 256-pixel tiles, windowed as its header
+  says (CT in Hounsfield units), labelled with collection, patient, modality, image count and description;
 * ``thumbnails/<SeriesInstanceUID>.png`` — the tiles.
 
 One mapped task per series reads its headers and its middle slice; only paths and small dicts go through
@@ -26,6 +29,7 @@ from tcia_flagship_lib import (
     DOWNLOADED_SERIES,
     downloads_root,
     items,
+    parquet_available,
     processed_root,
     series_in_events,
     series_under,
@@ -76,8 +80,16 @@ with DAG(
 
     @task(trigger_rule="none_failed")
     def index(rows, params=None, run_id=None) -> dict:
+        """``index.csv``, and ``index.parquet`` beside it when pyarrow is installed."""
         rows = [r for r in items(rows) if r]
-        return write_index(rows, f"{processed_root(params['output_root'], run_id)}/index.csv")
+        folder = processed_root(params["output_root"], run_id)
+        result = write_index(rows, f"{folder}/index.csv")
+        if parquet_available():
+            result["parquet"] = write_index(rows, f"{folder}/index.parquet")["path"]
+        else:
+            result["parquet"] = None
+            print("no index.parquet: pyarrow is not installed (pip install 'airflow-provider-tcia[parquet]')")
+        return result
 
     @task(trigger_rule="none_failed")
     def contact_sheet(rows, params=None, run_id=None) -> dict:
@@ -91,6 +103,7 @@ with DAG(
         summary = {
             "series": index_result["series"],
             "index": index_result["path"],
+            "index_parquet": index_result.get("parquet"),
             "contact_sheet": sheet_result["path"],
         }
         print(summary)

@@ -108,6 +108,8 @@ class Series:
     columns: int = 64
     variants: int = 0
     """How many distinct frames the files cycle through (0: one per instance)."""
+    phantom_seed: str | None = None
+    """What the anatomy in its pixels is drawn from (default: its UID, so that series differ)."""
     known_sop_uids: tuple[str, ...] = ()
     """Real SOPInstanceUIDs of the first instances; the rest are derived."""
     legacy_file_base: int = 1
@@ -568,6 +570,7 @@ class Dataset:
         patient = self.patient(series.collection, series.patient_id)
         study = self.study(series.study_instance_uid)
         attrs = {
+            "Collection": series.collection,
             "PatientID": series.patient_id,
             "PatientName": (patient.patient_name if patient else None) or "",
             "PatientSex": (patient.sex if patient else None) or "",
@@ -589,7 +592,9 @@ class Dataset:
             "SoftwareVersions": series.software or "",
             "ProtocolName": series.protocol or "",
         }
-        template = SeriesTemplate(attrs, series.rows, series.columns, series.variants)
+        template = SeriesTemplate(
+            attrs, series.rows, series.columns, series.variants, series.image_count, series.phantom_seed or ""
+        )
         if self._scaled is None or series.collection != ScaledCollection.name:
             with self._lock:
                 self._templates[series.series_instance_uid] = template
@@ -616,10 +621,7 @@ class Dataset:
 
     def instance_file(self, instance: Instance) -> list[bytes]:
         """One instance's DICOM file as ``[header, pixel data]``."""
-        series = instance.series
-        return self.template(series).file_parts(
-            instance.sop_instance_uid, instance.instance_number, instance.index, series.image_count
-        )
+        return self.template(instance.series).file_parts(instance.sop_instance_uid, instance.instance_number)
 
     def digests(self, series: Series) -> InstanceDigests | None:
         """Every instance's MD5 and CRC-32, computed once per series and remembered (NBIA stores each
@@ -680,6 +682,8 @@ class Dataset:
         study_date: dt.date | str | None = None,
         description: str | None = None,
         patient_sex: str = "O",
+        rows: int = 256,
+        columns: int = 256,
     ) -> dict[str, object]:
         """Publish new series — and the study, patient and collection they need when those are new.
 
@@ -688,6 +692,8 @@ class Dataset:
         :param study_instance_uid: an existing or new study; a new one is made when omitted.
         :param series_count: how many new series to add to the study.
         :param image_count: instances per new series.
+        :param rows: the new series' frame height (pixels).
+        :param columns: the new series' frame width (pixels).
         :param released: the release date (``YYYY-MM-DD`` or a date); today by default.
         :return: ``collection``, ``patient_id``, ``study_instance_uid``, ``series_instance_uids``, ``released``.
         """
@@ -722,7 +728,7 @@ class Dataset:
                     collection, patient_id, study_instance_uid, uid, modality, released_day, image_count,
                     body_part=body_part, manufacturer=manufacturer, model=model, software="1.0",
                     protocol=f"{modality} PROTOCOL", description=f"PUBLISHED {modality} {base + k + 1}",
-                    series_number=base + k + 1, series_date=study_day,
+                    series_number=base + k + 1, series_date=study_day, rows=rows, columns=columns,
                 )  # fmt: skip
                 uids.append(uid)
         return {
@@ -746,9 +752,10 @@ class Dataset:
     ) -> Series:
         """Add a series of about ``size_bytes`` (rounded up to whole files of ``rows`` x ``columns``).
 
-        Its files are generated while they are streamed (16 distinct frames, cached), so a series of any
-        size costs no memory; each file's MD5 and CRC-32 are computed here, once (20 bytes a file), so that
-        serving it with ``md5hashes.csv`` costs no more than without.
+        Its files are generated while they are streamed: 16 slices of a chest phantom (a head for MR),
+        rendered once and shared by every synthetic series of the same modality, matrix and size, so a
+        series of any size costs no memory. Each file's MD5 and CRC-32 are computed here, once (20 bytes a
+        file), so that serving it with ``md5hashes.csv`` costs no more than without.
         """
         if size_bytes < 1:
             raise ValueError("size_bytes must be positive")
@@ -759,7 +766,7 @@ class Dataset:
             series_uid = f"{EMULATOR_UID_ROOT}.6.{n}"
             probe = Series(
                 collection, patient_id, study_uid, series_uid, modality, released_day, 1,
-                rows=rows, columns=columns, variants=16,
+                rows=rows, columns=columns, variants=16, phantom_seed="SYNTHETIC",
             )  # fmt: skip
             if collection not in self._collections:
                 self._collections[collection] = Collection(collection, site="EMULATOR")

@@ -2,20 +2,27 @@
 
 Written by hand so the provider needs no DICOM library at run time (pydicom reads what it writes; the tests
 check that). Built for throughput: everything that is the same for every file of a series is encoded once
-(:class:`SeriesTemplate`), and the pixel data of a frame is cached per shape, so a file costs a few small
-``struct.pack`` calls plus a cached ``bytes`` object.
+(:class:`SeriesTemplate`), and each frame is rendered once and cached (:data:`FRAMES`), so a file costs a few
+small ``struct.pack`` calls plus a cached ``bytes`` object.
 
-The picture: a soft horizontal gradient with a bright disk whose radius and position follow the slice, so
-scrolling through a series shows something move.
+The picture: the anatomical phantom of :mod:`.phantom` that the series' modality, body part and description
+call for (a head, a chest, an abdomen, breasts, a mammogram, a chest radiograph), cut at each file's slice
+position, with details drawn from the series UID. The header agrees with it: CT is stored as HU + 1024 with
+RescaleIntercept/RescaleSlope, WindowCenter/WindowWidth suit the picture, ImagePositionPatient and
+SliceLocation give the slice that was cut, PixelSpacing the field of view. TCIA's own private tags name the
+collection (``(0013,0010) CTP``, ``(0013,1010)`` ProjectName).
 """
 
 from __future__ import annotations
 
-import math
 import struct
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
+
+from airflow_provider_tcia.emulator.phantom import CT_OFFSET, Phantom, phantom_for, seed_of
 
 #: Explicit VR Little Endian.
 TRANSFER_SYNTAX_UID = "1.2.840.10008.1.2.1"
@@ -37,7 +44,8 @@ SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
 _LONG_VRS = frozenset({"OB", "OW", "OF", "SQ", "UT", "UN"})
 _BITS_STORED = 12
-_MAX_VALUE = (1 << _BITS_STORED) - 1
+#: TCIA's private group: its creator, and the element holding the collection (CTP's "ProjectName").
+_CTP_CREATOR = (0x00130010, "CTP")
 
 # (keyword, tag, VR) of the series-level attributes, in tag order.
 _SERIES_TAGS: tuple[tuple[str, int, str], ...] = (
@@ -56,6 +64,7 @@ _SERIES_TAGS: tuple[tuple[str, int, str], ...] = (
     ("PatientSex", 0x00100040, "CS"),
     ("PatientAge", 0x00101010, "AS"),
     ("EthnicGroup", 0x00102160, "SH"),
+    ("Collection", 0x00131010, "LO"),
     ("BodyPartExamined", 0x00180015, "CS"),
     ("SliceThickness", 0x00180050, "DS"),
     ("SoftwareVersions", 0x00181020, "LO"),
@@ -68,6 +77,9 @@ _SERIES_TAGS: tuple[tuple[str, int, str], ...] = (
     ("PixelSpacing", 0x00280030, "DS"),
     ("WindowCenter", 0x00281050, "DS"),
     ("WindowWidth", 0x00281051, "DS"),
+    ("RescaleIntercept", 0x00281052, "DS"),
+    ("RescaleSlope", 0x00281053, "DS"),
+    ("RescaleType", 0x00281054, "LO"),
 )
 _SERIES_KEYWORDS = frozenset(k for k, _, _ in _SERIES_TAGS)
 
@@ -96,51 +108,59 @@ def _ds(value: float) -> str:
     return text or "0"
 
 
-@lru_cache(maxsize=512)
-def pixel_frame(rows: int, columns: int, variant: int, variants: int) -> bytes:
-    """A 16-bit frame (12 bits stored) showing a gradient and a disk that moves with ``variant``.
+class FrameCache:
+    """Rendered frames by key, least recently used dropped beyond ``budget`` bytes (thread-safe)."""
 
-    Built row by row from two precomputed rows (gradient and bright), so even 512x512 takes milliseconds.
-    """
-    phase = (variant % max(variants, 1)) / max(variants, 1)
-    size = min(rows, columns)
-    radius = size * (0.12 + 0.18 * (0.5 - 0.5 * math.cos(2 * math.pi * phase)))
-    cx = columns * (0.35 + 0.3 * phase)
-    cy = rows * 0.5
-    gradient = struct.pack(f"<{columns}H", *(300 + (900 * x) // max(columns - 1, 1) for x in range(columns)))
-    bright = struct.pack(f"<{columns}H", *(3000 + (600 * x) // max(columns - 1, 1) for x in range(columns)))
-    inner = struct.pack(f"<{columns}H", *([_MAX_VALUE] * columns))
-    out = bytearray()
-    for y in range(rows):
-        dy = y + 0.5 - cy
-        if abs(dy) >= radius:
-            out += gradient
-            continue
-        half = math.sqrt(radius * radius - dy * dy)
-        x0, x1 = max(0, int(cx - half)), min(columns, int(cx + half))
-        inner_half = half * 0.35 if abs(dy) < radius * 0.35 else 0.0
-        i0, i1 = max(x0, int(cx - inner_half)), min(x1, int(cx + inner_half))
-        out += gradient[: 2 * x0] + bright[2 * x0 : 2 * i0] + inner[2 * i0 : 2 * i1]
-        out += bright[2 * i1 : 2 * x1] + gradient[2 * x1 :]
-    return bytes(out)
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._frames: OrderedDict[tuple, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, render: Callable[[], bytes]) -> bytes:
+        """The frame under ``key``, rendered by ``render()`` when it is not cached."""
+        with self._lock:
+            frame = self._frames.get(key)
+            if frame is not None:
+                self._frames.move_to_end(key)
+                return frame
+        frame = render()  # (outside the lock: two threads may render the same frame once each)
+        with self._lock:
+            if key not in self._frames:
+                self._frames[key] = frame
+                self._bytes += len(frame)
+            while self._bytes > self.budget and len(self._frames) > 1:
+                _, dropped = self._frames.popitem(last=False)
+                self._bytes -= len(dropped)
+            return self._frames.get(key, frame)
+
+
+#: Every series' frames: 192 MiB holds 384 frames of 512x512 (a 16-frame synthetic series takes 8 MiB).
+FRAMES = FrameCache(192 << 20)
 
 
 @dataclass(frozen=True)
 class SeriesTemplate:
-    """Everything one series' files share; builds each file's header and picks its pixel data.
+    """Everything one series' files share; builds each file's header and renders its pixel data.
 
     :param attributes: DICOM keyword -> value for the series-level attributes (``PatientID``,
-        ``StudyInstanceUID``, ``Modality``, ``SeriesNumber`` …; dates as ``YYYYMMDD``). Missing or empty
-        ones are left out of the files.
+        ``StudyInstanceUID``, ``Modality``, ``SeriesNumber`` …; dates as ``YYYYMMDD``; ``Collection`` for
+        TCIA's private ProjectName). Missing or empty ones are left out of the files.
     :param rows: frame height in pixels.
     :param columns: frame width in pixels.
     :param variants: how many distinct frames the series cycles through (0: one per instance).
+    :param slices: how many instances the series has: its slices span the phantom (80 % of its extent,
+        10 mm apart at most).
+    :param seed: what the phantom's details are drawn from (default: the SeriesInstanceUID). Series that
+        share a seed — and modality, body part and description — share their frames.
     """
 
     attributes: Mapping[str, str]
     rows: int = 64
     columns: int = 64
     variants: int = 0
+    slices: int = 1
+    seed: str = ""
 
     @cached_property
     def sop_class_uid(self) -> str:
@@ -149,19 +169,73 @@ class SeriesTemplate:
         )
 
     @cached_property
+    def _phantom_args(self) -> tuple[str, str, str, str, float, str]:
+        get = self.attributes.get
+        modality = str(get("Modality", ""))
+        seed = self.seed or str(get("SeriesInstanceUID", ""))
+        # CBIS-DDSM's patient IDs name the finding and the side; nothing else reads them (so that series
+        # sharing a seed share their frames).
+        hint = str(get("PatientID", "")) if modality == "MG" else ""
+        return (
+            modality,
+            str(get("BodyPartExamined", "")),
+            str(get("SeriesDescription", "")),
+            seed,
+            self.columns / self.rows,
+            hint,
+        )
+
+    def phantom(self, variant: str = "") -> Phantom:
+        """The series' phantom (``variant``: another projection image of a projection series)."""
+        modality, body_part, description, seed, aspect, hint = self._phantom_args
+        seed = f"{seed}:{variant}" if variant else seed
+        return phantom_for(modality, body_part, description, seed=seed, aspect=aspect, finding_hint=hint)
+
+    @property
+    def _frames(self) -> int:
+        """How many distinct slice positions the series' files cycle through."""
+        return max(1, self.variants or self.slices)
+
+    @cached_property
+    def slice_spacing(self) -> float:
+        """Millimetres between slice positions (0 for projection images)."""
+        phantom = self.phantom()
+        if phantom.projection:
+            return 0.0
+        n = self._frames
+        return round(min(10.0, max(0.5, 0.8 * phantom.extent_mm / max(n - 1, 1))), 1)
+
+    def slice_position(self, index: int) -> tuple[float, float]:
+        """(SliceLocation in mm, the phantom's normalised z) of instance ``index`` (0-based)."""
+        k = index % self._frames
+        location = round(k * self.slice_spacing, 1)
+        middle = (self._frames - 1) * self.slice_spacing / 2
+        return location, (location - middle) / (self.phantom().extent_mm / 2)
+
+    @cached_property
     def _static(self) -> tuple[tuple[int, bytes], ...]:
+        phantom = self.phantom()
         values = dict(self.attributes)
-        values.setdefault("ImageType", "ORIGINAL\\PRIMARY\\AXIAL")
-        values["SOPClassUID"] = self.sop_class_uid
-        values.setdefault("ImageOrientationPatient", "1\\0\\0\\0\\1\\0")
-        values.setdefault("PixelSpacing", "0.7\\0.7")
-        values.setdefault("SliceThickness", "2.5")
-        values.setdefault("WindowCenter", "2048")
-        values.setdefault("WindowWidth", "4096")
         unknown = set(self.attributes) - _SERIES_KEYWORDS
         if unknown:
             raise ValueError(f"not series-level DICOM keywords: {sorted(unknown)}")
+        values.setdefault("ImageType", "ORIGINAL\\PRIMARY" if phantom.projection else "ORIGINAL\\PRIMARY\\AXIAL")
+        values["SOPClassUID"] = self.sop_class_uid
+        spacing = phantom.field_of_view_mm / min(self.rows, self.columns)
+        values.setdefault("PixelSpacing", f"{_ds(spacing)}\\{_ds(spacing)}")
+        if not phantom.projection:
+            values.setdefault("ImageOrientationPatient", "1\\0\\0\\0\\1\\0")
+            values.setdefault("SliceThickness", _ds(self.slice_spacing))
+        center, width = phantom.window
+        values.setdefault("WindowCenter", _ds(center))
+        values.setdefault("WindowWidth", _ds(width))
+        if values.get("Modality") == "CT":
+            values.setdefault("RescaleIntercept", _ds(-CT_OFFSET))
+            values.setdefault("RescaleSlope", "1")
+            values.setdefault("RescaleType", "HU")
         out = [(tag, element(tag, vr, str(values[kw]))) for kw, tag, vr in _SERIES_TAGS if values.get(kw)]
+        if values.get("Collection"):
+            out.append((_CTP_CREATOR[0], element(_CTP_CREATOR[0], "LO", _CTP_CREATOR[1])))
         out += [
             (0x00280002, _us(0x00280002, 1)),
             (0x00280004, element(0x00280004, "CS", "MONOCHROME2")),
@@ -173,6 +247,12 @@ class SeriesTemplate:
             (0x00280103, _us(0x00280103, 0)),
         ]
         return tuple(out)
+
+    @cached_property
+    def _corner(self) -> str:
+        """ImagePositionPatient's x and y: the top left pixel, the field of view centred on the patient."""
+        spacing = self.phantom().field_of_view_mm / min(self.rows, self.columns)
+        return f"{_ds(-spacing * self.columns / 2)}\\{_ds(-spacing * self.rows / 2)}"
 
     @property
     def pixel_length(self) -> int:
@@ -190,14 +270,15 @@ class SeriesTemplate:
                 element(0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),
             )
         )
-        z = _ds(instance_number * 2.5)
         dynamic = [
             (0x00080018, element(0x00080018, "UI", sop_instance_uid)),
             (0x00200012, element(0x00200012, "IS", "1")),
             (0x00200013, element(0x00200013, "IS", str(instance_number))),
-            (0x00200032, element(0x00200032, "DS", f"0\\0\\{z}")),
-            (0x00201041, element(0x00201041, "DS", z)),
         ]
+        if not self.phantom().projection:
+            z = _ds(self.slice_position(instance_number - 1)[0])
+            dynamic.append((0x00200032, element(0x00200032, "DS", f"{self._corner}\\{z}")))
+            dynamic.append((0x00201041, element(0x00201041, "DS", z)))
         body = b"".join(raw for _, raw in sorted((*self._static, *dynamic)))
         pixel_head = struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW", 0, self.pixel_length)
         return b"".join(
@@ -211,17 +292,22 @@ class SeriesTemplate:
             )
         )
 
-    def pixels(self, index: int, count: int) -> bytes:
-        """The pixel data of instance ``index`` (0-based) of ``count``."""
-        variants = self.variants or count
-        return pixel_frame(self.rows, self.columns, index % variants, variants)
+    def pixels(self, index: int) -> bytes:
+        """The pixel data of instance ``index`` (0-based): the phantom cut at its slice position, or for a
+        projection series one projection image per position. Rendered once, then cached."""
+        k = index % self._frames
+        phantom = self.phantom(str(k) if self.phantom().projection and self._frames > 1 else "")
+        z = 0.0 if phantom.projection else self.slice_position(k)[1]
+        key = (*self._phantom_args, self.rows, self.columns, self._frames, k)
+        noise = seed_of(f"{self._phantom_args[3]}:{k}")
+        return FRAMES.get(key, lambda: phantom.render(self.rows, self.columns, z, noise))
 
     def file_size(self, sop_instance_uid: str, instance_number: int) -> int:
         return len(self.header(sop_instance_uid, instance_number)) + self.pixel_length
 
-    def file_parts(self, sop_instance_uid: str, instance_number: int, index: int, count: int) -> list[bytes]:
+    def file_parts(self, sop_instance_uid: str, instance_number: int) -> list[bytes]:
         """One file as ``[header, pixel data]`` (the pixel data is shared, never copied)."""
-        return [self.header(sop_instance_uid, instance_number), self.pixels(index, count)]
+        return [self.header(sop_instance_uid, instance_number), self.pixels(instance_number - 1)]
 
 
 def dicom_date(value: object) -> str:

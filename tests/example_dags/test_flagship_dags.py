@@ -128,18 +128,29 @@ def test_ingest_waits_downloads_and_announces_then_process_indexes(airflow_db, t
     index = list(csv.DictReader(io.StringIO(ObjectStoragePath(report["index"]).read_text())))
     assert sorted(r["SeriesInstanceUID"] for r in index) == sorted(published["series_instance_uids"])
     for row in index:
+        assert row["Collection"] == COLLECTION
         assert row["PatientID"] == published["patient_id"]
         assert row["StudyInstanceUID"] == published["study_instance_uid"]
         assert row["instances"] == "3"
-        assert row["Modality"]
-        assert row["Rows"] and row["Columns"]
+        assert row["Modality"] == "CT" and row["SeriesDate"] and row["StudyDescription"]
+        assert row["Rows"] == row["Columns"] == "256"
+        assert float(row["row_spacing_mm"]) > 0 and float(row["column_spacing_mm"]) > 0
+    # The same index as Parquet beside it (pyarrow is installed with the dev extras).
+    import pyarrow.parquet as pq
+
+    with ObjectStoragePath(report["index_parquet"]).open("rb") as fh:
+        table = pq.read_table(fh)
+    assert sorted(table.column("SeriesInstanceUID").to_pylist()) == sorted(published["series_instance_uids"])
+    assert table.column("instances").to_pylist() == [3, 3]
     from PIL import Image
 
+    lib = sys.modules["tcia_flagship_lib"]
     with ObjectStoragePath(report["contact_sheet"]).open("rb") as fh:
         sheet = Image.open(fh)
         sheet.load()
     assert sheet.format == "PNG"
-    assert sheet.size == (2 * 256, 256 + 36)  # two tiles side by side
+    gap = lib.TILE_GAP  # two tiles side by side, each above its label
+    assert sheet.size == (2 * (lib.THUMBNAIL + gap) + gap, lib.THUMBNAIL + lib.LABEL_HEIGHT + 2 * gap)
     assert sheet.getextrema()[1] > 0  # not blank
 
 
