@@ -5,8 +5,9 @@
 * :class:`TciaNewStudiesEventTrigger` — for an :class:`~airflow.sdk.AssetWatcher`: watches a collection
   for new studies and fires an event, with the new study rows, each time some appear. No DAG polls.
 
-Both poll through :func:`~airflow_provider_tcia.triggers.polling.apoll_once`, so they judge an answer the
-same way, and every path of their loops sleeps before asking again.
+Both ask through :mod:`~airflow_provider_tcia.triggers.shared_poll`: triggers in one triggerer asking the same
+question share one poll per interval, judged as :mod:`~airflow_provider_tcia.triggers.polling` judges every
+answer; every path of the poller's loop sleeps before asking again.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from airflow_provider_tcia.compat import (
     require_event_scheduling,
 )
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaUnknownCollectionError
-from airflow_provider_tcia.triggers.polling import Poll, apoll_once, jsonable
+from airflow_provider_tcia.triggers.polling import Poll, jsonable
 from airflow_provider_tcia.triggers.progress import Progress
+from airflow_provider_tcia.triggers.shared_poll import Subscription
 
 NEW_STUDIES_ENDPOINT = "NewStudiesInPatientCollection"
 
@@ -127,50 +129,55 @@ class TciaQueryTrigger(BaseTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = _make_hook(self.tcia_conn_id)
         polls = 0
         failures = 0
         unchecked = self.check_collection
-        while True:
-            if self._deadline is not None and _utcnow() >= self._deadline:
-                yield TriggerEvent(
-                    {
-                        "status": "timeout",
-                        "message": f"{self.endpoint} still had fewer than {self.min_rows} row(s) at "
-                        f"{self.timeout_at} after {polls} poll(s)",
-                    }
-                )
-                return
-            poll = await apoll_once(hook, self.endpoint, self.query_params, min_rows=self.min_rows)
-            polls += 1
-            if poll.outcome == "found":
-                self.log.info("%s: %d row(s) after %d poll(s)", self.endpoint, len(poll.rows), polls)
-                yield TriggerEvent(
-                    {"status": "success", "rows": poll.rows[: self.max_rows], "row_count": len(poll.rows)}
-                )
-                return
-            if poll.outcome == "fatal":
-                self.log.error("%s: giving up: %s", self.endpoint, poll.message)
-                yield TriggerEvent({"status": "error", "error_type": poll.error_type, "message": poll.message})
-                return
-            if poll.outcome == "transient":
-                failures += 1
-                self.log.warning(
-                    "%s: failed (%d in a row), polling again in %.0f s: %s",
-                    self.endpoint, failures, self.poke_interval, poll.message,
-                )  # fmt: skip
-            else:
+        question = Subscription(
+            self.tcia_conn_id, self.endpoint, self.query_params, interval=self.poke_interval, make_hook=_make_hook
+        )
+        async with question:  # triggers asking the same question share one poll per interval
+            while True:
+                if self._deadline is not None and _utcnow() >= self._deadline:
+                    yield TriggerEvent(
+                        {
+                            "status": "timeout",
+                            "message": f"{self.endpoint} still had fewer than {self.min_rows} row(s) at "
+                            f"{self.timeout_at} after {polls} poll(s)",
+                        }
+                    )
+                    return
+                try:  # waits for the shared poller's next answer: this loop's sleep between two looks
+                    poll = await asyncio.wait_for(question.next(self.min_rows), timeout=self._wait_seconds())
+                except TimeoutError:
+                    continue  # the deadline passed while waiting: the next turn fires the timeout
+                polls += 1
+                if poll.outcome == "found":
+                    self.log.info("%s: %d row(s) after %d poll(s)", self.endpoint, len(poll.rows), polls)
+                    yield TriggerEvent(
+                        {"status": "success", "rows": poll.rows[: self.max_rows], "row_count": len(poll.rows)}
+                    )
+                    return
+                if poll.outcome == "fatal":
+                    self.log.error("%s: giving up: %s", self.endpoint, poll.message)
+                    yield TriggerEvent({"status": "error", "error_type": poll.error_type, "message": poll.message})
+                    return
+                if poll.outcome == "transient":
+                    failures += 1
+                    self.log.warning(
+                        "%s: failed (%d in a row), polling again in %.0f s: %s",
+                        self.endpoint, failures, self.poke_interval, poll.message,
+                    )  # fmt: skip
+                    continue
                 failures = 0
                 self.log.info(
                     "%s: %d of %d row(s) so far; polling again in %.0f s",
                     self.endpoint, len(poll.rows), self.min_rows, self.poke_interval,
                 )  # fmt: skip
                 if unchecked is not None:
-                    event, unchecked = await self._check_collection(hook, unchecked)
+                    event, unchecked = await self._check_collection(_make_hook(self.tcia_conn_id), unchecked)
                     if event is not None:
                         yield event
                         return
-            await asyncio.sleep(self._sleep_seconds())
 
     async def _check_collection(self, hook: Any, collection: str) -> tuple[TriggerEvent | None, str | None]:
         """Check ``collection`` against the server's list: the error event to end with if it is not there,
@@ -187,12 +194,13 @@ class TciaQueryTrigger(BaseTrigger):
             self.log.warning("%s; polling on", check.message)
         return None, None
 
-    def _sleep_seconds(self) -> float:
+    def _wait_seconds(self) -> float | None:
+        """How long to wait for the next answer: until the deadline, if there is one."""
         if self._deadline is None:
-            return self.poke_interval
+            return None
         left = (self._deadline - _utcnow()).total_seconds()
-        # Never zero: the loop sleeps on every path; past the deadline the next turn fires the timeout.
-        return max(min(self.poke_interval, left), 0.01)
+        # Never zero: the loop waits on every path; past the deadline the next turn fires the timeout.
+        return max(left, 0.01)
 
 
 class TciaNewStudiesEventTrigger(BaseEventTrigger):
@@ -278,7 +286,6 @@ class TciaNewStudiesEventTrigger(BaseEventTrigger):
         return "tcia_new_studies:" + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = _make_hook(self.tcia_conn_id)
         today = _utcnow().date()
         # TCIA selects "added after DATE": studies added on or after ``since`` are those added after the day
         # before it.
@@ -287,35 +294,45 @@ class TciaNewStudiesEventTrigger(BaseEventTrigger):
         progress = Progress.load(await self._load(), start, floor=configured)
         await self._save(progress)
         endpoint = get_endpoint(NEW_STUDIES_ENDPOINT)
-        while True:
-            params = {"collection": self.collection, "date": progress.after.isoformat()}
-            if self.patient_id:
-                params["patient_id"] = self.patient_id
-            poll = await apoll_once(hook, endpoint.name, params, min_rows=1)
-            announced = False
-            if poll.outcome in ("found", "waiting"):
-                new = progress.unseen(poll.rows)
-                if new:
-                    self.log.info(
-                        "%s: %d new stud%s (of %d added since %s)",
-                        self.collection, len(new), "y" if len(new) == 1 else "ies", len(poll.rows),
-                        _since(progress),
-                    )  # fmt: skip
-                    for start_at in range(0, len(new), self.max_rows_per_event):
-                        chunk = new[start_at : start_at + self.max_rows_per_event]
-                        yield TriggerEvent(self._payload(progress, chunk))
-                    progress.mark_seen(new, _utcnow().date())
-                    announced = True
+        # Watchers asking the same question (connection, collection, patient, day, interval) share one poll.
+        question = Subscription(
+            self.tcia_conn_id, endpoint.name, self._params(progress), interval=self.poll_interval, make_hook=_make_hook
+        )
+        async with question:
+            while True:
+                question.ask(self._params(progress))
+                poll = await question.next(1)
+                announced = False
+                if poll.outcome in ("found", "waiting"):
+                    new = progress.unseen(poll.rows)
+                    if new:
+                        self.log.info(
+                            "%s: %d new stud%s (of %d added since %s)",
+                            self.collection, len(new), "y" if len(new) == 1 else "ies", len(poll.rows),
+                            _since(progress),
+                        )  # fmt: skip
+                        for start_at in range(0, len(new), self.max_rows_per_event):
+                            chunk = new[start_at : start_at + self.max_rows_per_event]
+                            yield TriggerEvent(self._payload(progress, chunk))
+                        progress.mark_seen(new, _utcnow().date())
+                        announced = True
+                    else:
+                        self.log.info("%s: no new study added since %s", self.collection, _since(progress))
                 else:
-                    self.log.info("%s: no new study added since %s", self.collection, _since(progress))
-            else:
-                self._log_failure(poll)
-            # Progress is saved one interval after an event was yielded: by then the triggerer has handed
-            # the event to the database, so a crash before the save repeats the event instead of losing it.
-            await asyncio.sleep(self.poll_interval)
-            answered = poll.outcome in ("found", "waiting")
-            if answered and (progress.advance(_utcnow().date()) or announced):
-                await self._save(progress)
+                    self._log_failure(poll)
+                # Progress is saved one interval after an event was yielded (the wait for the shared poll's
+                # next answer): by then the triggerer has handed the event to the database, so a crash before
+                # the save repeats the event instead of losing it.
+                await question.wait()
+                answered = poll.outcome in ("found", "waiting")
+                if answered and (progress.advance(_utcnow().date()) or announced):
+                    await self._save(progress)
+
+    def _params(self, progress: Progress) -> dict[str, Any]:
+        params = {"collection": self.collection, "date": progress.after.isoformat()}
+        if self.patient_id:
+            params["patient_id"] = self.patient_id
+        return params
 
     def _payload(self, progress: Progress, rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {

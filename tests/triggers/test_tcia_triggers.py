@@ -27,10 +27,12 @@ class Exhausted(BaseException):
 
 
 class FakeHook:
-    """Answers ``aquery`` from a script: a list of rows, or an exception to raise, per call."""
+    """Answers ``aquery`` from a script: a list of rows, or an exception to raise, per call; getCollectionValues
+    (the collection check) from a script of its own, since the shared poller asks concurrently with it."""
 
-    def __init__(self, *answers):
+    def __init__(self, *answers, collections=()):
         self.answers = list(answers)
+        self.collections = list(collections)
         self.calls: list[tuple[str, dict]] = []
         self.config = mock.Mock(api_key=KEY)
 
@@ -39,9 +41,10 @@ class FakeHook:
 
     async def aquery(self, endpoint, **params):
         self.calls.append((endpoint, params))
-        if not self.answers:
+        script = self.collections if endpoint == "getCollectionValues" else self.answers
+        if not script:
             raise Exhausted
-        answer = self.answers.pop(0)
+        answer = script.pop(0)
         if isinstance(answer, BaseException):
             raise answer
         return answer
@@ -49,7 +52,9 @@ class FakeHook:
 
 @pytest.fixture
 def sleeps(monkeypatch):
-    """Record every sleep of the triggers' loops (and do not really wait)."""
+    """Record every sleep of the triggers' loops (and do not really wait). The query trigger waits for its
+    shared poller (triggers/shared_poll.py), which sleeps after every answer, the last one included (it is
+    cancelled while sleeping once the trigger has fired): one sleep per poll."""
     slept: list[float] = []
     real_sleep = asyncio.sleep
 
@@ -120,7 +125,7 @@ async def test_query_trigger_found_at_once(monkeypatch, sleeps):
     event = await first_event(query_trigger(max_rows=2))
     assert event.payload == {"status": "success", "rows": studies("1", "2"), "row_count": 3}
     assert hook.calls == [("NewStudiesInPatientCollection", {"collection": "C", "date": "2024-05-01"})]
-    assert sleeps == []
+    assert sleeps == [7.0]  # the poller's, after its one answer
 
 
 @pytest.mark.asyncio
@@ -129,7 +134,7 @@ async def test_query_trigger_waits_until_enough_rows_sleeping_each_time(monkeypa
     event = await first_event(query_trigger(min_rows=2))
     assert event.payload["status"] == "success"
     assert event.payload["row_count"] == 2
-    assert sleeps == [7.0, 7.0]
+    assert sleeps == [7.0, 7.0, 7.0]
 
 
 @pytest.mark.asyncio
@@ -138,7 +143,7 @@ async def test_query_trigger_retries_transient_errors_after_sleeping(monkeypatch
     event = await first_event(query_trigger())
     assert event.payload["status"] == "success"
     assert len(hook.calls) == 3
-    assert sleeps == [7.0, 7.0]
+    assert sleeps == [7.0, 7.0, 7.0]
 
 
 @pytest.mark.asyncio
@@ -155,7 +160,7 @@ async def test_query_trigger_ends_on_fatal_errors(monkeypatch, sleeps, error, er
     assert event.payload["status"] == "error"
     assert event.payload["error_type"] == error_type
     assert KEY not in event.payload["message"]
-    assert sleeps == []
+    assert sleeps == [7.0]  # the poller's, after its one answer; the trigger itself ended at once
 
 
 @pytest.mark.asyncio
@@ -168,13 +173,16 @@ async def test_query_trigger_times_out_at_its_deadline(monkeypatch, sleeps):
 
 
 @pytest.mark.asyncio
-async def test_query_trigger_sleeps_no_longer_than_the_deadline(monkeypatch, sleeps):
-    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)).isoformat()
+async def test_query_trigger_waits_no_longer_than_the_deadline(monkeypatch):
+    """With a 60 s interval and a deadline 0.5 s away, the wait for the next answer ends at the deadline."""
+    import time
+
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5)).isoformat()
     use_hook(monkeypatch, FakeHook([], studies("1")))
+    started = time.monotonic()
     event = await first_event(query_trigger(timeout_at=soon, poke_interval=60))
-    assert event.payload["status"] == "success"
-    assert len(sleeps) == 1
-    assert 0 < sleeps[0] <= 2
+    assert event.payload["status"] == "timeout"
+    assert time.monotonic() - started < 10
 
 
 # --- the collection check handed over by the sensor -----------------------------------------------------
@@ -183,38 +191,35 @@ LISTED = [{"Collection": "C"}, {"Collection": "TCGA-BRCA"}, {"Collection": "TCGA
 
 @pytest.mark.asyncio
 async def test_query_trigger_ends_at_its_first_poll_on_an_unknown_collection(monkeypatch, sleeps):
-    hook = use_hook(monkeypatch, FakeHook([], LISTED))
+    hook = use_hook(monkeypatch, FakeHook([], [], collections=[LISTED]))
     params = {"collection": "TCGA-NOPE", "date": "2024-05-01"}
     event = await first_event(query_trigger(query_params=params, check_collection="TCGA-NOPE"))
     assert event.payload["status"] == "error"
     assert event.payload["error_type"] == "TciaUnknownCollectionError"
     assert event.payload["message"].startswith("collection 'TCGA-NOPE' is not on the server (closest: TCGA-")
-    assert [endpoint for endpoint, _ in hook.calls] == ["NewStudiesInPatientCollection", "getCollectionValues"]
-    assert sleeps == []
+    assert [endpoint for endpoint, _ in hook.calls][:2] == ["NewStudiesInPatientCollection", "getCollectionValues"]
+    assert [endpoint for endpoint, _ in hook.calls].count("getCollectionValues") == 1
 
 
 @pytest.mark.asyncio
 async def test_query_trigger_checks_a_known_collection_once(monkeypatch, sleeps):
-    hook = use_hook(monkeypatch, FakeHook([], LISTED, [], studies("1")))
+    hook = use_hook(monkeypatch, FakeHook([], [], studies("1"), collections=[LISTED]))
     event = await first_event(query_trigger(check_collection="C"))
     assert event.payload["status"] == "success"
     assert [endpoint for endpoint, _ in hook.calls].count("getCollectionValues") == 1
-    assert sleeps == [7.0, 7.0]
+    assert sleeps == [7.0, 7.0, 7.0]
 
 
 @pytest.mark.asyncio
 async def test_query_trigger_polls_on_when_the_check_gets_no_answer(monkeypatch, sleeps):
-    hook = use_hook(monkeypatch, FakeHook([], TciaServerError(f"HTTP 503 api_key={KEY}"), [], LISTED, studies("1")))
+    check = [TciaServerError(f"HTTP 503 api_key={KEY}"), LISTED]
+    hook = use_hook(monkeypatch, FakeHook([], [], studies("1"), collections=check))
     event = await first_event(query_trigger(check_collection="C"))
     assert event.payload["status"] == "success"
-    assert [endpoint for endpoint, _ in hook.calls] == [
-        "NewStudiesInPatientCollection",
-        "getCollectionValues",  # no answer: asked again at the next empty poll
-        "NewStudiesInPatientCollection",
-        "getCollectionValues",
-        "NewStudiesInPatientCollection",
-    ]
-    assert sleeps == [7.0, 7.0]
+    # No answer to the first check: asked again at the next empty poll, then known.
+    assert [endpoint for endpoint, _ in hook.calls].count("getCollectionValues") == 2
+    assert [endpoint for endpoint, _ in hook.calls].count("NewStudiesInPatientCollection") == 3
+    assert sleeps == [7.0, 7.0, 7.0]
 
 
 @pytest.mark.asyncio
