@@ -69,8 +69,11 @@ class _Poller:
         try:
             hook = self.make_hook(self.conn_id)
             while True:
+                asked_at = loop.time()
                 await publish(await self._ask(hook))
-                await asyncio.sleep(self.interval)  # every path sleeps: an error is asked again after it
+                # On a fixed cadence (one request per interval however long the answer took), and every path
+                # sleeps: an error is asked again after it.
+                await asyncio.sleep(max(asked_at + self.interval - loop.time(), self.interval / 10))
         except asyncio.CancelledError:
             raise
         except BaseException as err:  # a poller that dies must not leave its subscribers waiting forever:

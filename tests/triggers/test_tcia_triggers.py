@@ -59,7 +59,7 @@ def sleeps(monkeypatch):
     real_sleep = asyncio.sleep
 
     async def fake_sleep(seconds, *args, **kwargs):
-        slept.append(seconds)
+        slept.append(round(seconds, 1))  # the poller keeps a cadence: interval minus the time its poll took
         await real_sleep(0)
 
     monkeypatch.setattr("airflow_provider_tcia.triggers.tcia.asyncio.sleep", fake_sleep)
