@@ -54,6 +54,18 @@ class TciaCorruptPayloadError(TciaError):
     that is not JSON, a truncated or corrupt zip, a file count or an MD5 that does not match."""
 
 
+class TciaCorruptDicomError(TciaCorruptPayloadError):
+    """A DICOM file whose structure is broken: a data element longer than what is left of the file, native
+    pixel data shorter than Rows x Columns x … say, encapsulated pixel data or a sequence that never ends, an
+    image without its pixel data — what a body cut short under a consistent Content-Length, or a file
+    truncated on the server, leaves behind."""
+
+
+class TciaStoredDataError(TciaError):
+    """What is at the destination does not match what was verified while it was written (a file missing or
+    of another size once moved into place): nothing is called verified, and the data is removed again."""
+
+
 class TciaResultTooLargeError(TciaError, ValueError):
     """A result too large to push to XCom; write it to ``output_path`` instead."""
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
 from airflow_provider_tcia.api.dates import parse_date
-from airflow_provider_tcia.api.endpoints import Endpoint
+from airflow_provider_tcia.api.endpoints import Endpoint, Param
 from airflow_provider_tcia.exceptions import TciaConfigurationError
 
 #: Fields NBIA spells differently from the seed, renamed when we normalise its rows.
@@ -33,6 +33,21 @@ NBIA_FIELD_ALIASES = {
 }
 #: Fields that arrive as numbers or float-looking strings ("16357620.0") and are normalised to int.
 INTEGER_FIELDS = ("TotalSizeInBytes", "ObjectCount", "ImageCount", "SeriesCount")
+
+
+#: NBIA's MD5 of one image, as it stores it. Not in the endpoint table: the seed API has no such endpoint (and
+#: only the download engine asks for it). v1 spells it ``getM5HashForImage`` with ``SOPInstanceUid``.
+IMAGE_MD5 = Endpoint(
+    "getMD5HashForImage",
+    "get_md5_hash_for_image",
+    "The MD5 of one DICOM file, as NBIA stores it (text/plain)",
+    (Param("sop_instance_uid", "SOPInstanceUID", required=True, description="A SOPInstanceUID"),),
+    "MD5",
+    (),
+    kind="download",
+)
+#: (path name, parameter) of getMD5HashForImage by NBIA version.
+IMAGE_MD5_NAMES = {"v4": ("getMD5HashForImage", "SOPInstanceUID"), "v1": ("getM5HashForImage", "SOPInstanceUid")}
 
 
 class DateParam(NamedTuple):
@@ -133,6 +148,10 @@ class ApiGeneration:
     def offers_md5(self) -> bool:
         return False
 
+    def image_md5_request(self, sop_instance_uid: str) -> ApiRequest | None:
+        """getMD5HashForImage for one image, or None where the API offers no MD5 (the seed)."""
+        return None
+
     def normalise_row(self, row: Mapping[str, object]) -> dict[str, object]:
         out = {NBIA_FIELD_ALIASES.get(k, k): v for k, v in row.items()}
         for key in INTEGER_FIELDS:
@@ -194,6 +213,11 @@ class NbiaApi(ApiGeneration):
 
     def offers_md5(self) -> bool:
         return True
+
+    def image_md5_request(self, sop_instance_uid: str) -> ApiRequest:
+        version = "v1" if self.version == "v1" else "v4"
+        name, param = IMAGE_MD5_NAMES[version]
+        return ApiRequest(IMAGE_MD5, f"/nbia-api/services/{version}/{name}", ((param, sop_instance_uid),), None)
 
     def download_request(self, endpoint: Endpoint, params: Mapping[str, object], *, md5: bool) -> ApiRequest:
         query = self.encode(endpoint, params)

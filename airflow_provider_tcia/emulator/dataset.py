@@ -623,6 +623,31 @@ class Dataset:
         """One instance's DICOM file as ``[header, pixel data]``."""
         return self.template(instance.series).file_parts(instance.sop_instance_uid, instance.instance_number)
 
+    def instance_by_sop(self, sop_instance_uid: str) -> Instance | None:
+        """The instance with this SOPInstanceUID, in whichever series (getMD5HashForImage names none)."""
+        series = self.series(sop_instance_uid.rsplit(".", 1)[0])  # (most instances' UIDs extend their series')
+        found = series.instance(sop_instance_uid) if series is not None else None
+        if found is not None:
+            return found
+        for series in list(self._series.values()):
+            found = series.instance(sop_instance_uid)
+            if found is not None:
+                return found
+        return None
+
+    def image_md5(self, sop_instance_uid: str) -> str | None:
+        """The MD5 of one instance's file, as NBIA stores it (getMD5HashForImage), or None if it is unknown."""
+        instance = self.instance_by_sop(sop_instance_uid)
+        if instance is None:
+            return None
+        digests = self.digests(instance.series)
+        if digests is not None:
+            return digests.md5_hex(instance.index)
+        digest = hashlib.md5(usedforsecurity=False)
+        for part in self.instance_file(instance):
+            digest.update(part)
+        return digest.hexdigest()
+
     def digests(self, series: Series) -> InstanceDigests | None:
         """Every instance's MD5 and CRC-32, computed once per series and remembered (NBIA stores each
         image's MD5); ``None`` for the generated scaled collection, whose tiny files are hashed when served

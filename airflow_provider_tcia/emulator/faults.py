@@ -11,7 +11,9 @@ rate_limit      429 with ``Retry-After: <retry_after>`` (seconds, default 1)
 server_error    ``status`` 500, 502, 503 (default) or 504 with a gateway-style body
 latency         the real answer, ``seconds`` (default 1.0) late
 reset           the real answer's status and headers, then a TCP reset after ``after_bytes`` of body
-truncate        status 200 and a body cut at ``after_bytes`` (a zip cut short), correctly terminated
+truncate        status 200 and a body cut at ``after_bytes`` (a zip cut short), correctly terminated; with
+                ``content_length=True`` always framed by a ``Content-Length`` equal to the cut length (a
+                small body always is; a streamed one, a zip, is otherwise chunked)
 bad_md5         a download whose ``md5hashes.csv`` gives a wrong hash for the first file
 html_error      status 200 with an HTML error page instead of the payload
 empty_body      status 200 with an empty body
@@ -70,12 +72,24 @@ class Fault:
     retry_after: float | None = None
     seconds: float | None = None
     after_bytes: int | None = None
+    content_length: bool | None = None
+    """``truncate`` only: send the cut body with a Content-Length that matches it, streamed bodies too."""
     id: int = 0
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Fault:
         """A validated fault from a plain mapping (the JSON of ``POST /_emulator/faults``)."""
-        known = {"kind", "endpoint", "count", "api", "status", "retry_after", "seconds", "after_bytes"}
+        known = {
+            "kind",
+            "endpoint",
+            "count",
+            "api",
+            "status",
+            "retry_after",
+            "seconds",
+            "after_bytes",
+            "content_length",
+        }
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault options {sorted(unknown)}; known: {sorted(known)}")
@@ -91,6 +105,7 @@ class Fault:
             retry_after=None if data.get("retry_after") is None else float(data["retry_after"]),  # type: ignore[arg-type]
             seconds=None if data.get("seconds") is None else float(data["seconds"]),  # type: ignore[arg-type]
             after_bytes=None if data.get("after_bytes") is None else int(data["after_bytes"]),  # type: ignore[arg-type]
+            content_length=None if data.get("content_length") is None else data["content_length"],  # type: ignore[arg-type]
         )
         if fault.count < 1:
             raise ValueError("count must be at least 1")
@@ -108,6 +123,11 @@ class Fault:
             fault.seconds = 1.0
         if fault.after_bytes is not None and fault.after_bytes < 0:
             raise ValueError("after_bytes must be >= 0")
+        if fault.content_length is not None:
+            if not isinstance(fault.content_length, bool):
+                raise ValueError(f"content_length must be true or false, not {fault.content_length!r}")
+            if kind != "truncate":
+                raise ValueError("content_length is only for truncate")
         return fault
 
     def to_dict(self) -> dict[str, object]:
@@ -141,9 +161,10 @@ class Fault:
         return self.kind in ("reset", "truncate")
 
     def cut_at(self, size_hint: Callable[[], int] | None) -> int:
-        """Where the body stops: ``after_bytes``, else half the body, else 1 KiB."""
+        """Where the body stops: ``after_bytes`` (at most the whole body, when its size is known), else half the
+        body, else 1 KiB."""
         if self.after_bytes is not None:
-            return self.after_bytes
+            return self.after_bytes if size_hint is None else min(self.after_bytes, size_hint())
         if size_hint is not None:
             return max(size_hint() // 2, 1)
         return 1024

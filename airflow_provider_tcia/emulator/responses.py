@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from airflow_provider_tcia.api.endpoints import FORMATS, Endpoint, get_endpoint
 from airflow_provider_tcia.api.formats import iter_rendered
-from airflow_provider_tcia.api.generations import ApiGeneration, NbiaApi
+from airflow_provider_tcia.api.generations import IMAGE_MD5_NAMES, ApiGeneration, NbiaApi
 from airflow_provider_tcia.api.routes import resolve_path
 from airflow_provider_tcia.emulator import views
 from airflow_provider_tcia.emulator.dataset import Dataset, Series, Since
@@ -47,6 +47,8 @@ NBIA_EXTRAS = {
     "getImageWithMD5Hash": ("getImage", "md5_download"),
     "getSeriesMetadata": ("getSeries", "series_metadata"),
     "getSeriesMetaData": ("getSeries", "series_metadata_v1"),
+    "getMD5HashForImage": ("getSingleImage", "image_md5"),  # v4
+    "getM5HashForImage": ("getSingleImage", "image_md5"),  # v1's spelling
 }
 #: Query parameters NBIA accepts beyond the table's (NBIA's getPatient filters by ``PatientId``).
 NBIA_EXTRA_PARAMS = {"getPatient": ("PatientId",)}
@@ -59,7 +61,8 @@ class Target:
     generation: ApiGeneration
     endpoint: Endpoint
     action: str
-    """``query``, ``metadata``, ``download``, ``md5_download``, ``series_metadata`` or ``series_metadata_v1``."""
+    """``query``, ``metadata``, ``download``, ``md5_download``, ``series_metadata``, ``series_metadata_v1`` or
+    ``image_md5``."""
     path_name: str
     names: frozenset[str] = field(default_factory=frozenset)
     """Every name a fault may target this request by."""
@@ -95,6 +98,11 @@ def route(path: str) -> Target | None:
         if (action == "series_metadata" and version != "v4") or (action == "series_metadata_v1" and version != "v1"):
             return None  # POST getSeriesMetadata is v4's; GET getSeriesMetaData is v1's
         endpoint = get_endpoint(base)
+        if action == "image_md5":
+            if IMAGE_MD5_NAMES[version][0] != name:
+                return None  # v4 spells it getMD5HashForImage, v1 getM5HashForImage
+            # (a fault aimed at getSingleImage must not hit the MD5 asked for beside it)
+            return Target(NbiaApi(version), endpoint, action, name, frozenset({name, IMAGE_MD5_NAMES["v4"][0]}))
         return Target(NbiaApi(version), endpoint, action, name, frozenset({name, endpoint.name}))
     return None
 
@@ -132,6 +140,8 @@ class Responder:
                 return as_json(200, target.endpoint.metadata())
             if target.action == "series_metadata":
                 return self._series_metadata(request, target)
+            if target.action == "image_md5":
+                return self._image_md5(request, target)
             params = self._params(request, target)
             if target.action in ("download", "md5_download"):
                 if target.endpoint.name == "getSingleImage":
@@ -371,6 +381,20 @@ class Responder:
             [("Content-Type", "application/dicom"), ("Content-Disposition", f"attachment; filename={filename}")],
             body,
         )
+
+    def _image_md5(self, request: Request, target: Target) -> Response:
+        """NBIA's getMD5HashForImage: the MD5 it stores for one image, as text; nothing for an unknown one (an
+        assumption: the reference does not record that answer; NBIA answers no rows with an empty body)."""
+        param = IMAGE_MD5_NAMES[target.generation.version][1]
+        if target.generation.version == "v4":
+            for key, _ in request.query:
+                if key != param:
+                    return text(400, f"Invalid query parameter: '{key}'. Allowed parameters are: [{param}]")
+        sop = (request.first(param) or "").strip()
+        if not sop:
+            return text(400, f"A parameter, {param}, is required for this API call.")
+        digest = self.data.image_md5(sop)
+        return Response(200, [("Content-Type", "text/plain")], (digest or "").encode())
 
 
 def _missing_message(endpoint: Endpoint, required: tuple[str, ...], spelled: dict[str, str]) -> str:

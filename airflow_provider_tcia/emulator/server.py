@@ -194,6 +194,9 @@ class _Handler(BaseHTTPRequestHandler):
         writer.flush()
 
     def _send_stream(self, response: Response, pieces: Iterable[bytes], cut: Fault | None) -> None:
+        if cut is not None and cut.kind == "truncate" and cut.content_length:
+            self._send_cut_with_length(response, pieces, cut.cut_at(response.size_hint))
+            return
         self._start(response, [("Transfer-Encoding", "chunked")])
         if self.command == "HEAD":
             return
@@ -208,6 +211,24 @@ class _Handler(BaseHTTPRequestHandler):
                 writer.flush()
                 self._abort()
         writer.finish()
+
+    def _send_cut_with_length(self, response: Response, pieces: Iterable[bytes], at: int) -> None:
+        """The first ``at`` bytes of a streamed body under ``Content-Length: <at>``: a cut body the client cannot
+        tell from a whole one by its framing. (Should the body end before ``at`` — a fault's ``after_bytes``
+        beyond a body of unknown size — the connection is closed short of its Content-Length.)"""
+        self._start(response, [("Content-Length", str(at))])
+        if self.command == "HEAD":
+            return
+        writer = _BodyWriter(self.connection, chunked=False)
+        write = CutWriter(writer.write, at)
+        try:
+            for piece in pieces:
+                write(piece)
+        except BodyCut:
+            pass
+        writer.flush()
+        if writer.sent < at:
+            self.close_connection = True
 
     def _start(self, response: Response, framing: list[tuple[str, str]]) -> None:
         self.send_response(response.status)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import re
 import time
 from collections.abc import Iterator
 from functools import cached_property
@@ -21,12 +22,14 @@ from airflow_provider_tcia.api.generations import ApiRequest
 from airflow_provider_tcia.api.jsonstream import iter_json_array
 from airflow_provider_tcia.api.redact import register_secret
 from airflow_provider_tcia.api.retry import retry_call
+from airflow_provider_tcia.api.uids import check_uid
 from airflow_provider_tcia.compat import (
     BaseHook,
     amask_secret,
     get_async_connection,
     mask_secret,
 )
+from airflow_provider_tcia.exceptions import TciaBadRequestError, excerpt
 from airflow_provider_tcia.hooks import connection_form
 from airflow_provider_tcia.hooks.body import TRANSIENT_SYNC, ResponseBody, TciaStream, iter_response_chunks
 from airflow_provider_tcia.hooks.config import TciaConfig, extra_secrets, parse_extras
@@ -41,6 +44,7 @@ from airflow_provider_tcia.hooks.transport import (
 )
 
 _PEEK = 512
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
 _TRANSIENT_ASYNC = (httpx.TransportError,)
 
 
@@ -256,6 +260,30 @@ class TciaHook(BaseHook):
         params = {"series_instance_uid": series_instance_uid, "sop_instance_uid": sop_instance_uid}
         with self._stream("getSingleImage", params, md5=False, expect="dicom") as s:
             yield s
+
+    def get_md5_hash_for_image(self, sop_instance_uid: str) -> str | None:
+        """NBIA's MD5 of one image (getMD5HashForImage, text/plain), in lower-case hex; ``None`` when NBIA
+        answers without one. The seed API offers no MD5: :class:`TciaBadRequestError`, nothing is sent."""
+        sop = check_uid(sop_instance_uid, "getMD5HashForImage: sop_instance_uid")
+        config = self.config
+        request = config.generation.image_md5_request(sop)
+        if request is None:
+            raise TciaBadRequestError(
+                f"the {config.generation.name} API has no getMD5HashForImage (only NBIA gives MD5s); nothing was sent"
+            )
+        call = prepare(config, request)
+
+        def read() -> bytes:
+            with self._open(call, expect="text") as chunks:
+                return b"".join(chunks)
+
+        body = self._with_body_retries(read)
+        text = body.decode("ascii", errors="replace").strip().strip('"').lower()
+        if not text:
+            return None
+        if not _MD5_HEX.fullmatch(text):
+            raise corrupt(call, f"the answer is not an MD5: {excerpt(body)!r}")
+        return text
 
     @contextlib.contextmanager
     def _stream(self, endpoint: str, params: dict[str, Any], *, md5: bool, expect: str) -> Iterator[TciaStream]:

@@ -127,6 +127,9 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
     :param md5: ask for ``md5hashes.csv`` where the API offers it (NBIA) and check every file's MD5.
     :param check_count: when a series' ImageCount is unknown and no ``md5hashes.csv`` will list its files
         (legacy API, or ``md5=False``), ask getSeriesSize for its ObjectCount to check the file count.
+    :param check_dicom: check each DICOM file's structure as it streams (every element's length fits, pixel
+        data as long as Rows x Columns x … say; see ``docs/downloads.md``). ``None`` (the default): where no
+        ``md5hashes.csv`` vouches for the files — the legacy API, or ``md5=False``.
     :param progress_interval: seconds between progress lines in the log (bytes, MB/s, files, ETA).
     :param tcia_conn_id: the ``tcia`` connection. Templated.
     """
@@ -145,6 +148,7 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
         max_concurrency: int = 4,
         md5: bool = True,
         check_count: bool = True,
+        check_dicom: bool | None = None,
         progress_interval: float = 30.0,
         tcia_conn_id: str = TciaHook.default_conn_name,
         **kwargs: Any,
@@ -162,6 +166,7 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
         self.nested = nested
         self.md5 = md5
         self.check_count = check_count
+        self.check_dicom = check_dicom
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
         # Bad input, a refused key or series the server does not know fail the same way every time: fail now,
@@ -179,6 +184,7 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
                 plan,
                 md5=bool(self.md5),
                 check_count=bool(self.check_count),
+                check_dicom=None if self.check_dicom is None else bool(self.check_dicom),
                 progress_interval=float(self.progress_interval),
                 log=self.log,
             )
@@ -214,16 +220,23 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
 
 class TciaDownloadImageOperator(_TciaDownloadOperator):
     """Download single DICOM instances (getSingleImage) of one series to
-    ``<destination>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``: streamed, atomic, checked (a DICOM file whose
-    meta header names the instance asked for, as long as Content-Length says), skipped if already there.
+    ``<destination>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``: streamed, verified before it is moved into
+    place — on NBIA against the MD5 it stores for the image (getMD5HashForImage), on the legacy API (no MD5) by
+    its DICOM structure; always a DICOM file whose meta header names the instance asked for, as long as
+    Content-Length says — and atomic. A body that fails is downloaded again (bounded, with backoff), then the
+    image fails with nothing left at its path. A file already there is verified the same way and skipped if it
+    passes, downloaded again if not.
 
     XCom: per image ``{"series_instance_uid", "sop_instance_uid", "path", "bytes", "verified", "skipped"}`` —
-    one dict for a single SOPInstanceUID, else a list.
+    one dict for a single SOPInstanceUID, else a list. ``verified`` is False only for a file whose structure
+    cannot be checked (a private transfer syntax, on the legacy API); the log says why.
 
     :param series_instance_uid: the series. Templated.
     :param sop_instance_uids: a SOPInstanceUID, a list of them, or the rows of getSOPInstanceUIDs
         (:class:`~airflow_provider_tcia.operators.query.TciaGetSOPInstanceUIDsOperator`'s XCom). Templated.
     :param destination: the root folder (any object storage URL). Templated.
+    :param md5: on NBIA, verify each image against getMD5HashForImage (one request per image); ``False``
+        checks its DICOM structure instead, as on the legacy API.
     :param max_concurrency: images downloaded at once (1 to 32).
     :param progress_interval: seconds between progress lines.
     :param tcia_conn_id: the ``tcia`` connection. Templated.
@@ -238,6 +251,7 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
         series_instance_uid: str,
         sop_instance_uids: Any,
         destination: str | ObjectStoragePath,
+        md5: bool = True,
         max_concurrency: int = 4,
         progress_interval: float = 30.0,
         tcia_conn_id: str = TciaHook.default_conn_name,
@@ -252,6 +266,7 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
         )
         self.series_instance_uid = series_instance_uid
         self.sop_instance_uids = sop_instance_uids
+        self.md5 = md5
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
         with fail_fast():  # as the series operator: what no retry can fix fails now
@@ -260,7 +275,7 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
             sops = self._checked_sops()
             hook = TciaHook(conn_id)
             self._engine = ImageDownloader(
-                hook, destination, progress_interval=float(self.progress_interval), log=self.log
+                hook, destination, md5=bool(self.md5), progress_interval=float(self.progress_interval), log=self.log
             )
             try:
                 results = self._engine.run(series, sops, max_concurrency=self.max_concurrency)

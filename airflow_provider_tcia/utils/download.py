@@ -2,9 +2,10 @@
 
 For each series: stream getImage from the socket to a temporary object beside the destination while a
 :class:`~airflow_provider_tcia.utils.zipverify.StreamingZipVerifier` checks it (CRC-32 and MD5 of every entry,
-the zip's structure), compare the files with ImageCount / ObjectCount and ``md5hashes.csv``, move the data
-into place, then write its manifest (:mod:`airflow_provider_tcia.utils.manifest`). Memory does not grow with
-the size of a series: bytes pass through in the hook's chunks.
+the zip's structure, and — where no ``md5hashes.csv`` vouches for the files — each DICOM file's structure),
+compare the files with ImageCount / ObjectCount and ``md5hashes.csv``, move the data into place, compare what
+is now stored with what was verified, then write its manifest (:mod:`airflow_provider_tcia.utils.manifest`).
+Memory does not grow with the size of a series: bytes pass through in the hook's chunks.
 
 A body that breaks off or fails verification is downloaded again, a bounded number of times with the
 connection's backoff (``max_retries`` and ``retry_backoff`` of the ``tcia`` connection); opening the request
@@ -32,10 +33,21 @@ from typing import IO, Any, TypeVar
 from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.api.uids import shown
 from airflow_provider_tcia.compat import ObjectStoragePath
-from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, TciaError, TciaNotFoundError
+from airflow_provider_tcia.exceptions import (
+    TciaCorruptPayloadError,
+    TciaError,
+    TciaNotFoundError,
+    TciaStoredDataError,
+)
 from airflow_provider_tcia.hooks.tcia import TciaHook, TciaStream
 from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
-from airflow_provider_tcia.utils.manifest import MANIFEST_SUFFIX, build_manifest, check_present
+from airflow_provider_tcia.utils.manifest import (
+    MANIFEST_SUFFIX,
+    build_manifest,
+    check_present,
+    listing_mismatch,
+    stored_listing,
+)
 from airflow_provider_tcia.utils.progress import DownloadProgress, human_bytes
 from airflow_provider_tcia.utils.series_input import SeriesRef, check_segment, text_or_none
 from airflow_provider_tcia.utils.storage import LOCAL_PROTOCOLS, atomic_writer, publish, temporary_sibling
@@ -152,6 +164,9 @@ class SeriesDownloader:
     :param md5: ask for ``md5hashes.csv`` where the API offers it (NBIA) and check every file against it.
     :param check_count: when a series' ImageCount is unknown (a bare UID) and no ``md5hashes.csv`` will list
         its files, ask getSeriesSize for its ObjectCount so the file count can be checked.
+    :param check_dicom: check every DICOM file's structure as it streams
+        (:mod:`~airflow_provider_tcia.utils.dicomverify`); ``None`` (the default): where no ``md5hashes.csv``
+        will vouch for the files (the legacy API, or ``md5=False``).
     :param progress_interval: seconds between progress lines in the log.
     :param log: the task's logger.
     """
@@ -163,6 +178,7 @@ class SeriesDownloader:
         *,
         md5: bool = True,
         check_count: bool = True,
+        check_dicom: bool | None = None,
         progress_interval: float = 30.0,
         log: logging.Logger | None = None,
     ) -> None:
@@ -170,6 +186,7 @@ class SeriesDownloader:
         self.plan = plan
         self.md5 = md5
         self.check_count = check_count
+        self.check_dicom = check_dicom
         self.progress_interval = progress_interval
         self.log = log or logging.getLogger(__name__)
         self.progress = DownloadProgress(self.log, total_series=0, interval=progress_interval)
@@ -241,7 +258,13 @@ class SeriesDownloader:
                     uid, str(data_path), int(manifest.get("bytes", 0)), int(manifest.get("files", 0)),
                     verified=True, skipped=True, manifest=str(manifest_path),
                 )  # fmt: skip
-            if presence.reason != "no manifest":
+            if presence.stale:
+                _remove(manifest_path)  # (it vouches for data that is no longer what was verified)
+                self.log.warning(
+                    "series %s is downloaded again: %s; its manifest no longer vouches for it and is removed",
+                    uid, presence.reason,
+                )  # fmt: skip
+            elif presence.reason != "no manifest":
                 self.log.info("series %s is downloaded again: %s", uid, presence.reason)
             result = self._with_retries(ref, count_source, data_path, manifest_path, started)
         except BaseException:
@@ -364,6 +387,7 @@ class SeriesDownloader:
                     raise BodyFailure(err) from err
                 source_url = stream.url
             self._publish(data_tmp, data_path, manifest_path)
+            stored = self._check_stored(uid, data_path, report)
             config = self.hook.config
             manifest = build_manifest(
                 series_instance_uid=uid,
@@ -376,6 +400,7 @@ class SeriesDownloader:
                 seconds=time.monotonic() - started,
                 patient_id=ref.patient_id,
                 study_instance_uid=ref.study_instance_uid,
+                stored=stored,
             )
             with atomic_writer(manifest_path) as fh:
                 fh.write(json.dumps(manifest, indent=1).encode())
@@ -408,6 +433,7 @@ class SeriesDownloader:
         # writes and follows the zip's structure. Several series at once keep both cores busy without them.
         workers = HashWorkers(HASH_WORKERS) if self._pipelined and not spool else None
         verifier = None
+        check_dicom = self._checks_dicom()
         try:
             if not spool:
                 verifier = StreamingZipVerifier(
@@ -416,6 +442,7 @@ class SeriesDownloader:
                     on_data=lambda n: self.progress.add(data=n),
                     on_entry=self._count_file,
                     hash_workers=workers,
+                    check_dicom=check_dicom,
                 )
             if extract and not spool:
                 try:
@@ -435,7 +462,35 @@ class SeriesDownloader:
         if verifier is not None:
             self.log.info("%s: %s; checking it through its central directory", what, verifier.fallback_reason)
         with zip_tmp.open("rb") as fh:
-            return verify_zip_file(fh, sink=FolderSink(data_tmp) if extract else None, what=what)
+            return verify_zip_file(
+                fh, sink=FolderSink(data_tmp) if extract else None, what=what, check_dicom=check_dicom
+            )
+
+    def _checks_dicom(self) -> bool:
+        """Whether each file's DICOM structure is checked: as asked, else where no md5hashes.csv vouches for it."""
+        if self.check_dicom is not None:
+            return bool(self.check_dicom)
+        return not (self.md5 and self.hook.config.generation.offers_md5())
+
+    def _check_stored(self, uid: str, data_path: ObjectStoragePath, report: ZipReport) -> dict[str, dict]:
+        """What is at ``data_path`` now that it is in place, compared with what was verified: the zip's size, or
+        every file of the folder with its size (an object store's copies, object by object, included). Returns
+        that listing (with each object's stamp) for the manifest. A mismatch removes the data again and raises:
+        nothing that differs from what was verified stays, or is called verified."""
+        layout = self.plan.layout
+        if layout == "zip":
+            expected = {data_path.name: {"size": report.zip_bytes}}
+        else:
+            expected = {e.name: {"size": e.size} for e in report.entries if not e.is_dir}
+        found = stored_listing(data_path, layout)
+        problem = listing_mismatch(expected, found, data_path.name)
+        if problem is not None:
+            _remove(data_path)
+            raise TciaStoredDataError(
+                f"series {uid}: once moved into place at {data_path}, {problem} — what is stored is not what was "
+                "verified, so it was removed again"
+            )
+        return {name: found[name] for name in expected}
 
     def _pump(
         self,

@@ -71,6 +71,8 @@ class DownloadProgress:
         self.done = 0
         self.skipped = 0
         self.failed = 0
+        self.unverified = 0
+        """Stored (or found) but not verified: what could not be checked, said as such."""
 
     def add(self, *, received: int = 0, data: int = 0, files: int = 0) -> None:
         with self._lock:
@@ -84,10 +86,11 @@ class DownloadProgress:
             line = self._line(now)
         self.log.info("%s", line)
 
-    def series_finished(self, *, skipped: bool = False, failed: bool = False) -> None:
+    def series_finished(self, *, skipped: bool = False, failed: bool = False, unverified: bool = False) -> None:
         with self._lock:
             self.done += 1
-            self.skipped += skipped
+            self.unverified += unverified
+            self.skipped += skipped and not unverified
             self.failed += failed
 
     def elapsed(self, now: float | None = None) -> float:
@@ -116,8 +119,10 @@ class DownloadProgress:
     def summary(self) -> str:
         elapsed = self.elapsed()
         return (
-            f"{self.total_series} {self.noun}: {self.done - self.skipped - self.failed} downloaded and verified, "
-            f"{self.skipped} skipped (already present and verified), {self.failed} failed; "
+            f"{self.total_series} {self.noun}: {self.done - self.skipped - self.failed - self.unverified} downloaded "
+            f"and verified, {self.skipped} skipped (already present and verified), "
+            + (f"{self.unverified} stored but NOT verified, " if self.unverified else "")
+            + f"{self.failed} failed; "
             f"{human_bytes(self.received)} in {human_duration(elapsed)} ({self.received / elapsed / 1e6:.1f} MB/s), "
             f"{self.files:,} files"
         )

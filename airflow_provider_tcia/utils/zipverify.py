@@ -13,6 +13,10 @@ What the verifier cannot follow inline (an encrypted entry, a compression method
 makes it step aside (:attr:`StreamingZipVerifier.fallback_reason`); :func:`verify_zip_file` then checks the
 finished file through its central directory with :mod:`zipfile`.
 
+With ``check_dicom``, each DICOM file's structure is checked on the way too
+(:class:`~airflow_provider_tcia.utils.dicomverify.DicomStructureChecker`): what protects files that no
+``md5hashes.csv`` vouches for (the legacy API) against a server that zipped a file cut short.
+
 :func:`check_contents` finally compares the DICOM files with the expected count (ImageCount / ObjectCount)
 and with ``md5hashes.csv`` when the zip has one.
 """
@@ -33,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
+from airflow_provider_tcia.utils.dicomverify import DicomStructureChecker
 
 LOCAL_SIG = b"PK\x03\x04"
 CENTRAL_SIG = b"PK\x01\x02"
@@ -85,7 +90,7 @@ class ZipEntry:
     @property
     def is_dicom(self) -> bool:
         """A file of the series (not LICENSE, md5hashes.csv or a folder)."""
-        return not self.is_dir and posixpath.basename(self.name).lower() not in SIDECARS
+        return _is_dicom_name(self.name)
 
 
 @dataclass
@@ -98,6 +103,8 @@ class ZipReport:
     """``md5hashes.csv`` parsed (file name → lower-case hex MD5), if the zip has one."""
     checks: list[str] = field(default_factory=list)
     """The checks that passed, in words (for the manifest and the log)."""
+    dicom_unchecked: dict[str, str] = field(default_factory=dict)
+    """With ``check_dicom``: the DICOM files whose structure could not be checked, and why."""
 
     @property
     def dicom_entries(self) -> list[ZipEntry]:
@@ -244,6 +251,7 @@ class _Entry:
     __slots__ = (
         "compressed",
         "crc",
+        "dicom",
         "expected_crc",
         "expected_csize",
         "expected_size",
@@ -274,6 +282,7 @@ class _Entry:
         """Its CRC-32 and MD5 computed by :class:`HashWorkers` (None: inline, in ``crc`` and ``md5``)."""
         self.out: BinaryIO | None = None
         self.listing: bytearray | None = None
+        self.dicom: DicomStructureChecker | None = None
 
     @property
     def has_descriptor(self) -> bool:
@@ -306,6 +315,8 @@ class StreamingZipVerifier:
     :param hash_workers: hash large entries (CRC-32 and MD5) on these worker threads instead of inline;
         :meth:`finish` waits for them. The caller must then not reuse a chunk's buffer before
         :meth:`HashWorkers.after` says so.
+    :param check_dicom: check the structure of every DICOM file as it is read (on this thread: it reads element
+        headers only, so it costs little).
     """
 
     def __init__(
@@ -317,9 +328,13 @@ class StreamingZipVerifier:
         on_data: Callable[[int], None] | None = None,
         on_entry: Callable[[ZipEntry], None] | None = None,
         hash_workers: HashWorkers | None = None,
+        check_dicom: bool = False,
     ) -> None:
         self.sink = sink
         self.hash_workers = hash_workers
+        self.check_dicom = check_dicom
+        self._dicom_checked = 0
+        self._dicom_unchecked: dict[str, str] = {}
         self.compute_md5 = compute_md5
         self.what = what
         self.on_data = on_data
@@ -387,7 +402,9 @@ class StreamingZipVerifier:
             f"zip complete: {len(self._entries)} entries, central directory and end record agree",
             "CRC-32 of every entry matches",
         ]
-        return ZipReport(list(self._entries), self.position, self._listing, checks)
+        if self.check_dicom:
+            checks.append(dicom_check_line(self._dicom_checked, self._dicom_unchecked))
+        return ZipReport(list(self._entries), self.position, self._listing, checks, dict(self._dicom_unchecked))
 
     def abort(self) -> None:
         """Close the sink's open file, if any (the caller removes what was written)."""
@@ -461,6 +478,8 @@ class StreamingZipVerifier:
             entry.md5 = None
         if self.sink is not None and not name.endswith("/"):
             entry.out = self.sink.open(name)
+        if self.check_dicom and _is_dicom_name(name):
+            entry.dicom = DicomStructureChecker(f"{self.what}: entry {name!r}")
         self._entry = entry
         if method == 8:
             self._inflater = zlib.decompressobj(-15)
@@ -492,6 +511,8 @@ class StreamingZipVerifier:
                 entry.md5.update(data)
         if entry.out is not None:
             entry.out.write(data)
+        if entry.dicom is not None:
+            entry.dicom.feed(data)
         if entry.listing is not None:
             if len(entry.listing) + len(data) > MAX_LISTING:
                 raise self._error(f"{entry.name} is larger than {MAX_LISTING:,} bytes")
@@ -540,9 +561,12 @@ class StreamingZipVerifier:
         """Inflate ``data`` with bounded output; returns how many of its bytes belong to this entry."""
         inflater = self._inflater
         try:
-            self._emit(inflater.decompress(data, INFLATE_LIMIT))
-            while inflater.unconsumed_tail and not inflater.eof:
-                self._emit(inflater.decompress(inflater.unconsumed_tail, INFLATE_LIMIT))
+            out = inflater.decompress(data, INFLATE_LIMIT)
+            self._emit(out)
+            # Output can still be pending once every input byte is taken (a match cut at the output limit).
+            while not inflater.eof and (inflater.unconsumed_tail or len(out) == INFLATE_LIMIT):
+                out = inflater.decompress(inflater.unconsumed_tail, INFLATE_LIMIT)
+                self._emit(out)
         except zlib.error as err:
             raise self._error(f"entry {self._entry.name!r}: its deflate data is corrupt ({err})") from None
         used = len(data) - len(inflater.unused_data) if inflater.eof else len(data)
@@ -640,6 +664,12 @@ class StreamingZipVerifier:
             out.close()
         if entry.listing is not None:
             self._listing = parse_md5_listing(bytes(entry.listing), what=self.what)
+        if entry.dicom is not None:
+            result = entry.dicom.finish()
+            if result.checked:
+                self._dicom_checked += 1
+            else:
+                self._dicom_unchecked[entry.name] = result.detail
         done = ZipEntry(
             entry.name, entry.size, entry.compressed, entry.crc, entry.md5.hexdigest() if entry.md5 else None
         )
@@ -732,16 +762,23 @@ class StreamingZipVerifier:
 
 
 def verify_zip_file(
-    fileobj: BinaryIO, *, sink: EntrySink | None = None, compute_md5: bool = True, what: str = "the zip"
+    fileobj: BinaryIO,
+    *,
+    sink: EntrySink | None = None,
+    compute_md5: bool = True,
+    what: str = "the zip",
+    check_dicom: bool = False,
 ) -> ZipReport:
     """Check a finished zip through its central directory (the fallback when it could not be followed inline):
-    every entry is read, so :mod:`zipfile` checks its CRC; its MD5 is computed; ``sink`` receives the data."""
+    every entry is read, so :mod:`zipfile` checks its CRC; its MD5 is computed; ``sink`` receives the data; with
+    ``check_dicom``, each DICOM file's structure is checked as it is read."""
     try:
         archive = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, OSError, ValueError) as err:
         raise ZipVerificationError(f"{what}: not a readable zip ({err})") from None
     entries: list[ZipEntry] = []
     listing = None
+    checked, unchecked = 0, {}
     with archive:
         for info in archive.infolist():
             problem = unsafe_name(info.filename)
@@ -750,6 +787,11 @@ def verify_zip_file(
             digest = hashlib.md5(usedforsecurity=False) if compute_md5 else None
             kept = bytearray() if posixpath.basename(info.filename).lower() == MD5_LISTING else None
             out = sink.open(info.filename) if sink is not None and not info.is_dir() else None
+            dicom = (
+                DicomStructureChecker(f"{what}: entry {info.filename!r}")
+                if check_dicom and _is_dicom_name(info.filename)
+                else None
+            )
             try:
                 with archive.open(info) as member:
                     while block := member.read(1 << 20):
@@ -759,6 +801,8 @@ def verify_zip_file(
                             out.write(block)
                         if kept is not None and len(kept) < MAX_LISTING:
                             kept += block
+                        if dicom is not None:
+                            dicom.feed(block)
             except (
                 zipfile.BadZipFile,
                 zlib.error,
@@ -774,6 +818,12 @@ def verify_zip_file(
                     out.close()
             if kept is not None:
                 listing = parse_md5_listing(bytes(kept), what=what)
+            if dicom is not None:
+                result = dicom.finish()
+                if result.checked:
+                    checked += 1
+                else:
+                    unchecked[info.filename] = result.detail
             entries.append(
                 ZipEntry(
                     info.filename, info.file_size, info.compress_size, info.CRC, digest.hexdigest() if digest else None
@@ -781,7 +831,20 @@ def verify_zip_file(
             )
     size = fileobj.seek(0, io.SEEK_END)
     checks = [f"zip readable: {len(entries)} entries", "CRC-32 of every entry matches"]
-    return ZipReport(entries, size, listing, checks)
+    if check_dicom:
+        checks.append(dicom_check_line(checked, unchecked))
+    return ZipReport(entries, size, listing, checks, unchecked)
+
+
+def dicom_check_line(checked: int, unchecked: dict[str, str]) -> str:
+    """The manifest's line for the structural check of a zip's DICOM files."""
+    if not unchecked:
+        return f"DICOM structure of every file checked ({checked} files)"
+    name, why = next(iter(unchecked.items()))
+    return (
+        f"DICOM structure checked for {checked} of {checked + len(unchecked)} files; not checked: "
+        f"{len(unchecked)} (e.g. {name!r}: {why})"
+    )
 
 
 def check_contents(
@@ -860,6 +923,11 @@ def unsafe_name(name: str) -> str | None:
     if any(part == ".." for part in normal.split("/")):
         return "climbs out of its folder with '..'"
     return None
+
+
+def _is_dicom_name(name: str) -> bool:
+    """Whether an entry is one of the series' DICOM files (not a folder, LICENSE or md5hashes.csv)."""
+    return not name.endswith("/") and posixpath.basename(name).lower() not in SIDECARS
 
 
 def _decode_name(raw: bytes, flags: int) -> str:

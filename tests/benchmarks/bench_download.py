@@ -69,7 +69,9 @@ def child_curl(url: str, out: str) -> dict[str, Any]:
     }
 
 
-def child_ours(conn: str, uids: list[str], out: str, layout: str, concurrency: int) -> dict[str, Any]:
+def child_ours(
+    conn: str, uids: list[str], out: str, layout: str, concurrency: int, check_dicom: bool | None = None
+) -> dict[str, Any]:
     os.environ["AIRFLOW_CONN_TCIA_DEFAULT"] = conn
     import logging
 
@@ -83,7 +85,7 @@ def child_ours(conn: str, uids: list[str], out: str, layout: str, concurrency: i
     _ = hook.config, hook.session  # read the connection: what any task pays before downloading
     baseline = _peak_mib()
     plan = DownloadPlan(as_path(f"file://{out}"), layout)
-    engine = SeriesDownloader(hook, plan, md5=True, progress_interval=3600)
+    engine = SeriesDownloader(hook, plan, md5=True, check_dicom=check_dicom, progress_interval=3600)
     cpu = _cpu()
     start = time.perf_counter()
     results = engine.run([SeriesRef(u) for u in uids], max_concurrency=concurrency)

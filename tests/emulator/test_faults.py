@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from airflow_provider_tcia.emulator.faults import Fault
-from tests.emulator.conftest import GBM_SERIES, LEGACY, LUNG4D_SERIES, NBIA_V1, NBIA_V4
+from tests.emulator.conftest import GBM_SERIES, GBM_SOP, LEGACY, LUNG4D_SERIES, NBIA_V1, NBIA_V4
 
 pytestmark = pytest.mark.integration
 
@@ -133,6 +133,45 @@ def test_a_truncated_json_answer_keeps_a_consistent_content_length(emu):
         r.json()
 
 
+@pytest.mark.parametrize("path", [f"{NBIA_V4}/getImage", f"{LEGACY}/getImage"])
+def test_a_zip_cut_short_under_a_consistent_content_length(emu, path):
+    """``content_length=True``: the cut body goes out under a Content-Length equal to its length (a zip is
+    otherwise chunked): nothing in the framing says anything is missing."""
+    full = fetch(emu, path, SeriesInstanceUID=LUNG4D_SERIES).content
+    emu.inject_fault("getImage", kind="truncate", content_length=True)
+    r = fetch(emu, path, SeriesInstanceUID=LUNG4D_SERIES)
+    assert r.status_code == 200 and "Transfer-Encoding" not in r.headers
+    assert r.headers["Content-Length"] == str(len(full) // 2) and r.content == full[: len(full) // 2]
+    emu.inject_fault("getImage", kind="truncate", content_length=True, after_bytes=1000)
+    r = fetch(emu, path, SeriesInstanceUID=LUNG4D_SERIES)
+    assert (r.headers["Content-Length"], r.content) == ("1000", full[:1000])
+    # An after_bytes past the end of a body of known size sends it whole, still under a true Content-Length.
+    emu.inject_fault("getImage", kind="truncate", content_length=True, after_bytes=len(full) + 99)
+    r = fetch(emu, path, SeriesInstanceUID=LUNG4D_SERIES)
+    assert (r.headers["Content-Length"], r.content) == (str(len(full)), full)
+
+
+@pytest.mark.parametrize("path", [f"{NBIA_V4}/getSingleImage", f"{LEGACY}/getSingleImage"])
+def test_a_single_image_cut_short_under_a_consistent_content_length(emu, path):
+    """The fault of the issue: half the DICOM file, under a Content-Length of that half."""
+    params = {"SeriesInstanceUID": GBM_SERIES, "SOPInstanceUID": GBM_SOP}
+    full = fetch(emu, path, **params).content
+    assert full[128:132] == b"DICM"
+    emu.inject_fault("getSingleImage", kind="truncate", content_length=True)
+    r = fetch(emu, path, **params)
+    assert r.status_code == 200 and r.headers["Content-Length"] == str(len(full) // 2)
+    assert r.content == full[: len(full) // 2]
+    assert [e["fault"] for e in emu.requests()] == [None, "truncate"]
+
+
+def test_a_fault_on_getsingleimage_spares_getmd5hashforimage(emu):
+    emu.inject_fault("getSingleImage", kind="server_error")
+    assert fetch(emu, f"{NBIA_V4}/getMD5HashForImage", SOPInstanceUID=GBM_SOP).status_code == 200
+    assert emu.faults() != []
+    emu.inject_fault("getMD5HashForImage", kind="server_error", status=502)
+    assert fetch(emu, f"{NBIA_V1}/getM5HashForImage", SOPInstanceUid=GBM_SOP).status_code == 502
+
+
 def test_a_wrong_md5(emu):
     emu.inject_fault("getImage", kind="bad_md5")
     r = fetch(emu, f"{NBIA_V4}/getImage", SeriesInstanceUID=LUNG4D_SERIES, IncludeMD5="Yes")
@@ -180,6 +219,8 @@ def test_listing_and_clearing(emu):
         {"kind": "latency", "api": "grpc"},
         {"kind": "truncate", "colour": "red"},
         {"kind": "rate_limit", "status": 500},
+        {"kind": "reset", "content_length": True},
+        {"kind": "truncate", "content_length": "yes"},
     ],
 )
 def test_invalid_faults_are_refused(options):

@@ -1,10 +1,11 @@
 """NBIA (``/nbia-api/services/v4|v1/<endpoint>``) over real HTTP: the differences from the seed the reference
 lists — ``PatientId``, NBIA's names, empty bodies, date formats, strict v4 parameters, v1-only
-getContentsByName, POST getSeriesMetadata — and every format."""
+getContentsByName, POST getSeriesMetadata, getMD5HashForImage — and every format."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import xml.etree.ElementTree as ET
 
@@ -14,6 +15,7 @@ from airflow_provider_tcia.api.endpoints import QUERY_ENDPOINTS
 from airflow_provider_tcia.api.generations import NbiaApi
 from tests.emulator.conftest import (
     GBM_SERIES,
+    GBM_SOP,
     LIDC_DX,
     LUNG4D_SERIES,
     NBIA_V1,
@@ -250,3 +252,20 @@ def test_v1_get_series_metadata_has_spaced_keys(emu, http):
     assert row["Number of Images"] == 2 and row["SOP Class UID"] == "1.2.840.10008.5.1.4.1.1.1.1"
     assert row["Data Description URI"] == "https://doi.org/10.7937/K9/TCIA.2015.LO9QL9SX"
     assert get(http, emu, f"{NBIA_V1}/getSeriesMetaData", SeriesInstanceUID="1.2.3").status_code == 204
+
+
+def test_get_md5_hash_for_image_v4_and_v1s_spelling(emu, http):
+    """NBIA keeps each image's MD5 (getMD5HashForImage, text/plain); v1 spells it getM5HashForImage with
+    SOPInstanceUid. It is the MD5 of what getSingleImage sends."""
+    image = get(http, emu, f"{NBIA_V4}/getSingleImage", SeriesInstanceUID=GBM_SERIES, SOPInstanceUID=GBM_SOP)
+    expected = hashlib.md5(image.content).hexdigest()
+    r = get(http, emu, f"{NBIA_V4}/getMD5HashForImage", SOPInstanceUID=GBM_SOP)
+    assert (r.status_code, r.headers["Content-Type"], r.text) == (200, "text/plain", expected)
+    assert get(http, emu, f"{NBIA_V1}/getM5HashForImage", SOPInstanceUid=GBM_SOP).text == expected
+    assert get(http, emu, f"{NBIA_V1}/getMD5HashForImage", SOPInstanceUID=GBM_SOP).status_code == 404
+    assert get(http, emu, f"{NBIA_V4}/getM5HashForImage", SOPInstanceUid=GBM_SOP).status_code == 404
+    # An unknown image: no MD5, an empty body (as NBIA answers no rows).
+    assert get(http, emu, f"{NBIA_V4}/getMD5HashForImage", SOPInstanceUID="1.2.3.4").content == b""
+    bad = get(http, emu, f"{NBIA_V4}/getMD5HashForImage", SOPInstanceUid=GBM_SOP)
+    assert bad.status_code == 400 and "Invalid query parameter: 'SOPInstanceUid'" in bad.text
+    assert get(http, emu, f"{NBIA_V4}/getMD5HashForImage").status_code == 400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import logging
@@ -115,6 +116,21 @@ def test_download_single_image(hook):
         data = b"".join(stream)
     assert data[128:132] == b"DICM"
     assert GBM_SOP.encode() in data
+
+
+def test_md5_of_a_single_image(hook):
+    """NBIA's getMD5HashForImage (v1: getM5HashForImage) is the MD5 of what getSingleImage sends; the seed API
+    has none, and says so before sending anything."""
+    if hook.config.generation.name == "legacy":
+        with pytest.raises(TciaBadRequestError, match="has no getMD5HashForImage"):
+            hook.get_md5_hash_for_image(GBM_SOP)
+        return
+    with hook.stream_single_image(GBM_SERIES, GBM_SOP) as stream:
+        data = b"".join(stream)
+    assert hook.get_md5_hash_for_image(GBM_SOP) == hashlib.md5(data).hexdigest()
+    assert hook.get_md5_hash_for_image("1.2.3.4") is None  # (NBIA answers nothing for an image it has not)
+    with pytest.raises(TciaBadRequestError, match="is not a DICOM UID"):
+        hook.get_md5_hash_for_image("1.2.x")
 
 
 def test_aquery_matches_query(hook):

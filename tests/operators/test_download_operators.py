@@ -4,13 +4,16 @@ Each layout (zip, extract, nested) on ``file://`` and S3 (moto's server), in-tas
 mapping (the example DAG with ``dag.test()``), every injected download fault (a zip truncated with HTTP 200, a
 connection reset mid-body, a wrong MD5, 5xx, 429, an HTML page with 200) retried to success when it happens
 less often than the retries allow and failing clearly when it does not, the re-run skip, and that nothing
-partial is ever left at the destination.
+partial is ever left at the destination. A body cut short under a Content-Length that matches it — a zip or a
+single image — is retried, then stored whole or failed with nothing stored; a verified series damaged after
+the fact is downloaded again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -251,6 +254,100 @@ def test_one_bad_series_does_not_stop_the_others(tcia_emulator, use_emulator, ru
     assert sorted(r["skipped"] for r in results) == [False, True, True, True]
 
 
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("layout", ["zip", "extract"])
+def test_a_zip_cut_short_under_a_consistent_content_length(
+    tcia_emulator, use_emulator, run_operator, tmp_path, api, layout
+):
+    """The framing says nothing is missing (Content-Length is the cut body's): the zip's own structure does."""
+    use_emulator(tcia_emulator, api)
+    first, second = publish(tcia_emulator, series=2)["series_instance_uids"]
+    tcia_emulator.inject_fault("getImage", "truncate", count=2, content_length=True)
+    result = run_operator(operator(series_instance_uids=[first], destination=f"file://{tmp_path}", layout=layout))[0]
+    assert result["verified"] and result["files"] == IMAGES
+    assert [r["fault"] for r in image_requests(tcia_emulator)] == ["truncate", "truncate", None]
+    assert json.loads((tmp_path / f"{first}.manifest.json").read_text())["attempts"] == 3
+
+    tcia_emulator.inject_fault("getImage", "truncate", count=5, content_length=True)
+    with pytest.raises(TciaCorruptPayloadError, match=r"gave up after 3 downloads .* the zip is truncated"):
+        run_operator(operator(series_instance_uids=second, destination=f"file://{tmp_path}/out", layout=layout))
+    assert not (tmp_path / "out").exists() or files_under(tmp_path / "out") == []
+
+
+def stored_data(tmp_path: Path, uid: str, layout: str) -> Path:
+    """The file of a downloaded series to damage: its zip, or one of its DICOM files."""
+    if layout == "zip":
+        return tmp_path / f"{uid}.zip"
+    return sorted((tmp_path / uid).glob("*.dcm"))[0]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("layout", ["zip", "extract"])
+@pytest.mark.parametrize("damage", ["cut", "rewritten"])
+def test_a_verified_series_damaged_afterwards_is_downloaded_again(
+    tcia_emulator, use_emulator, run_operator, tmp_path, api, layout, damage, caplog, capsys
+):
+    use_emulator(tcia_emulator, api)
+    uid = publish(tcia_emulator, series=1)["series_instance_uids"][0]
+    run_operator(operator(series_instance_uids=uid, destination=f"file://{tmp_path}", layout=layout))
+    target = stored_data(tmp_path, uid, layout)
+    good = target.read_bytes()
+    manifest = json.loads((tmp_path / f"{uid}.manifest.json").read_text())
+    assert manifest["stored"][target.name]["size"] == len(good)
+    assert manifest["stored"][target.name]["stamp"].startswith("mtime=")
+
+    time.sleep(0.05)  # (a damage that comes later than the clock tick the download was written in)
+    if damage == "cut":  # what a full disk or an interrupted copy leaves
+        target.write_bytes(good[: len(good) // 2])
+    else:  # same size, other bytes: what a size check alone cannot see
+        target.write_bytes(good[:-600] + bytes(600))
+    caplog.set_level(logging.INFO)
+    again = run_operator(operator(series_instance_uids=uid, destination=f"file://{tmp_path}", layout=layout))
+    assert again["verified"] and not again["skipped"]
+    assert len(image_requests(tcia_emulator)) == 2
+    assert stored_data(tmp_path, uid, layout).read_bytes() == good
+    logged = capsys.readouterr().out if AIRFLOW_V_3_0_PLUS else caplog.text
+    why = "bytes, its manifest says" if damage == "cut" else "was rewritten after it was verified"
+    assert why in logged and "its manifest no longer vouches for it" in logged
+    # And the new manifest is trusted again.
+    third = run_operator(operator(series_instance_uids=uid, destination=f"file://{tmp_path}", layout=layout))
+    assert third["skipped"] and len(image_requests(tcia_emulator)) == 2
+
+
+def test_a_damaged_series_that_cannot_be_downloaded_again_keeps_no_manifest(
+    tcia_emulator, use_emulator, run_operator, tmp_path
+):
+    """The manifest of a series whose data changed no longer vouches for it: gone, even if the new download
+    fails (a reader of manifests never takes the damaged data for verified)."""
+    use_emulator(tcia_emulator, "nbia")
+    uid = publish(tcia_emulator, series=1)["series_instance_uids"][0]
+    run_operator(operator(series_instance_uids=uid, destination=f"file://{tmp_path}"))
+    zip_path = tmp_path / f"{uid}.zip"
+    zip_path.write_bytes(zip_path.read_bytes()[:-10])
+    tcia_emulator.inject_fault("getImage", "truncate", count=5, content_length=True)
+    with pytest.raises(TciaCorruptPayloadError):
+        run_operator(operator(series_instance_uids=uid, destination=f"file://{tmp_path}"))
+    assert not (tmp_path / f"{uid}.manifest.json").exists()
+
+
+def test_s3_extract_a_rewritten_object_is_downloaded_again(tcia_emulator, use_emulator, run_operator, s3_bucket):
+    """Object by object on S3: each object's ETag is recorded once it is in place, and compared on a re-run."""
+    use_emulator(tcia_emulator, "legacy")
+    uid = publish(tcia_emulator, series=1)["series_instance_uids"][0]
+    destination = f"{s3_bucket}/tcia"
+    run_operator(operator(series_instance_uids=uid, destination=destination, layout="extract"))
+    manifest = json.loads(ObjectStoragePath(f"{destination}/{uid}.manifest.json").read_bytes())
+    assert all(entry["stamp"].startswith("ETag=") for entry in manifest["stored"].values())
+    name = sorted(n for n in manifest["stored"] if n.endswith(".dcm"))[0]
+    target = ObjectStoragePath(f"{destination}/{uid}/{name}")
+    good = target.read_bytes()
+    target.write_bytes(good[:-100] + bytes(100))
+    again = run_operator(operator(series_instance_uids=uid, destination=destination, layout="extract"))
+    assert not again["skipped"] and again["verified"]
+    assert ObjectStoragePath(f"{destination}/{uid}/{name}").read_bytes() == good
+    assert len(image_requests(tcia_emulator)) == 2
+
+
 # --- validation before anything is sent or written -------------------------------------------------
 @pytest.mark.parametrize(
     ("kwargs", "message"),
@@ -322,6 +419,94 @@ def test_download_images(tcia_emulator, use_emulator, run_operator, tmp_path, ap
         destination=f"file://{tmp_path}",
     )
     assert run_operator(one)["skipped"] is True
+
+
+def image_operator(uid: str, sop: str, destination: str, **kwargs) -> TciaDownloadImageOperator:
+    return TciaDownloadImageOperator(
+        task_id="image", series_instance_uid=uid, sop_instance_uids=sop, destination=destination, **kwargs
+    )
+
+
+def one_image(tcia_emulator, hook) -> tuple[str, str, bytes]:
+    """A fresh series of one image: its UID, the image's SOPInstanceUID and its whole file."""
+    uid = publish(tcia_emulator, series=1, images=1)["series_instance_uids"][0]
+    sop = hook.get_sop_instance_uids(uid)[0]["SOPInstanceUID"]
+    with hook.stream_single_image(uid, sop) as stream:
+        whole = b"".join(stream)
+    tcia_emulator.clear_requests()
+    return uid, sop, whole
+
+
+def single_image_requests(emulator) -> list[dict]:
+    return [r for r in emulator.requests() if r["endpoint"] == "getSingleImage"]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_image_cut_short_under_a_consistent_content_length_is_retried(
+    tcia_emulator, use_emulator, run_operator, tmp_path, api
+):
+    """The issue's fault: getSingleImage answers 200 with half the file and a Content-Length of that half. It is
+    not called verified: the MD5 (NBIA) or the DICOM structure (legacy) fails, it is downloaded again, and what
+    is stored in the end is the whole file."""
+    hook = use_emulator(tcia_emulator, api)
+    uid, sop, whole = one_image(tcia_emulator, hook)
+    tcia_emulator.inject_fault("getSingleImage", "truncate", count=2, content_length=True)
+
+    result = run_operator(image_operator(uid, sop, f"file://{tmp_path}"))
+
+    assert result["verified"] and not result["skipped"] and result["bytes"] == len(whole)
+    stored = tmp_path / uid / f"{sop}.dcm"
+    assert stored.read_bytes() == whole
+    assert [r["fault"] for r in single_image_requests(tcia_emulator)] == ["truncate", "truncate", None]
+    md5_asked = [r for r in tcia_emulator.requests() if r["endpoint"] == "getMD5HashForImage"]
+    assert len(md5_asked) == (1 if api == "nbia" else 0)
+    pydicom = pytest.importorskip("pydicom")
+    assert pydicom.dcmread(stored).pixel_array.size > 0  # (what the issue saw fail on the truncated copy)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_image_cut_short_every_time_fails_with_nothing_stored(
+    tcia_emulator, use_emulator, run_operator, tmp_path, api
+):
+    hook = use_emulator(tcia_emulator, api)
+    uid, sop, whole = one_image(tcia_emulator, hook)
+    tcia_emulator.inject_fault("getSingleImage", "truncate", count=5, content_length=True)
+    why = (
+        rf"the {len(whole) // 2:,} bytes received have MD5 [0-9a-f]{{32}}, but getMD5HashForImage says"
+        if api == "nbia"
+        else r"it ends inside element \(7FE0,0010\)"
+    )
+    with pytest.raises(TciaCorruptPayloadError, match=rf"image {sop}: gave up after 3 downloads; the last: .*{why}"):
+        run_operator(image_operator(uid, sop, f"file://{tmp_path}"))
+    assert len(single_image_requests(tcia_emulator)) == 3
+    assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_image_stored_cut_short_is_not_skipped(tcia_emulator, use_emulator, run_operator, tmp_path, api, caplog):
+    """What an older version left for good (the first half of the file, under the right name, its header
+    intact) is verified like a download, found short, and downloaded again."""
+    hook = use_emulator(tcia_emulator, api)
+    uid, sop, whole = one_image(tcia_emulator, hook)
+    stored = tmp_path / uid / f"{sop}.dcm"
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(whole[: len(whole) // 2])
+    caplog.set_level(logging.WARNING)
+    result = run_operator(image_operator(uid, sop, f"file://{tmp_path}"))
+    assert result["verified"] and not result["skipped"]
+    assert stored.read_bytes() == whole
+    assert len(single_image_requests(tcia_emulator)) == 1
+    again = run_operator(image_operator(uid, sop, f"file://{tmp_path}"))
+    assert again["skipped"] and again["verified"] and len(single_image_requests(tcia_emulator)) == 1
+
+
+def test_an_image_checked_by_its_structure_on_nbia_with_md5_off(tcia_emulator, use_emulator, run_operator, tmp_path):
+    hook = use_emulator(tcia_emulator, "nbia")
+    uid, sop, whole = one_image(tcia_emulator, hook)
+    tcia_emulator.inject_fault("getSingleImage", "truncate", count=1, content_length=True)
+    result = run_operator(image_operator(uid, sop, f"file://{tmp_path}", md5=False))
+    assert result["verified"] and (tmp_path / uid / f"{sop}.dcm").read_bytes() == whole
+    assert [r["endpoint"] for r in tcia_emulator.requests()] == ["getSingleImage", "getSingleImage"]
 
 
 # --- the example DAG: mapped and in-task concurrency, Asset outlet ----------------------------------

@@ -7,11 +7,18 @@ import io
 import json
 import logging
 import os
+import struct
 import zipfile
 
 import pytest
 
-from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaCorruptPayloadError, TciaServerError
+from airflow_provider_tcia.exceptions import (
+    TciaBadRequestError,
+    TciaCorruptDicomError,
+    TciaCorruptPayloadError,
+    TciaServerError,
+    TciaStoredDataError,
+)
 from airflow_provider_tcia.hooks.tcia import TciaHook
 from airflow_provider_tcia.utils.download import DownloadPlan, SeriesDownloader, TciaDownloadError
 from airflow_provider_tcia.utils.progress import DownloadProgress, human_bytes, human_duration
@@ -359,6 +366,10 @@ def test_images_wrong_instance_fails_the_others_stay(monkeypatch, requests_mock,
         return dicom_instance(good) if request.qs["sopinstanceuid"] == [good] else dicom_instance("1.2.840.99")
 
     route = requests_mock.get(f"{ROOT}/nbia-api/services/v4/getSingleImage", content=body)
+    md5s = {sop: hashlib.md5(dicom_instance(sop)).hexdigest() for sop in (good, bad)}
+    requests_mock.get(
+        f"{ROOT}/nbia-api/services/v4/getMD5HashForImage", text=lambda request, _: md5s[request.qs["sopinstanceuid"][0]]
+    )
     engine = ImageDownloader(hook, as_path(f"file://{tmp_path}/out"), log=logging.getLogger("test"))
     caplog.set_level(logging.INFO)
     with pytest.raises(
@@ -396,3 +407,134 @@ def test_a_zip_the_verifier_cannot_follow_is_checked_whole(monkeypatch, requests
     manifest = json.loads((out / f"{UID}.manifest.json").read_text())
     assert manifest["md5_source"] == "md5hashes.csv" and "zip readable: 4 entries" in manifest["checks"]
     assert not any("partial" in n for n in everything(out))
+
+
+# --- structural checks of series files, what is stored, old manifests ----------------------------------
+def _element(tag: int, vr: bytes, value: bytes) -> bytes:
+    if len(value) % 2:
+        value += b"\0"
+    if vr in (b"OB", b"OW"):
+        return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+
+
+def real_dicom(n: int, *, cut: int = 0) -> bytes:
+    """A small valid DICOM file (explicit VR little endian, 8 x 8 x 16 bits) — less ``cut`` bytes of its pixel
+    data, with its lengths rewritten to match: what a server that stored a truncated file zips, CRC and all."""
+    sop = f"1.2.840.{n}".encode()
+    meta = _element(0x00020010, b"UI", b"1.2.840.10008.1.2.1") + _element(0x00020003, b"UI", sop)
+    pixels = bytes(8 * 8 * 2 - cut)
+    body = b"".join(
+        (
+            _element(0x00080016, b"UI", b"1.2.840.10008.5.1.4.1.1.2"),
+            _element(0x00080018, b"UI", sop),
+            _element(0x00280002, b"US", struct.pack("<H", 1)),
+            _element(0x00280010, b"US", struct.pack("<H", 8)),
+            _element(0x00280011, b"US", struct.pack("<H", 8)),
+            _element(0x00280100, b"US", struct.pack("<H", 16)),
+            _element(0x7FE00010, b"OW", pixels),
+        )
+    )
+    return b"\0" * 128 + b"DICM" + _element(0x00020000, b"UL", struct.pack("<I", len(meta))) + meta + body
+
+
+def legacy_zip(files: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_legacy_series_files_are_checked_by_their_structure(monkeypatch, requests_mock, tmp_path):
+    """The legacy API sends no MD5: a file the server zipped cut short (its CRC-32 is that of the cut file) is
+    caught by its DICOM structure, retried, then the series fails with nothing left."""
+    hook = use(monkeypatch, api="legacy", max_retries=1)
+    good = {f"{i}.dcm": real_dicom(i) for i in range(1, 4)}
+    requests_mock.get(LEGACY_IMAGE, content=legacy_zip({**good, "2.dcm": real_dicom(2, cut=40)}))
+    with pytest.raises(TciaCorruptDicomError, match=r"entry '2.dcm': its pixel data \(7FE0,0010\) has 88 bytes, but"):
+        downloader(hook, tmp_path).run([SeriesRef(UID, image_count=3)])
+    assert requests_mock.call_count == 2 and everything(tmp_path / "out") == []
+
+    requests_mock.get(LEGACY_IMAGE, content=legacy_zip(good))
+    [result] = downloader(hook, tmp_path).run([SeriesRef(UID, image_count=3)])
+    manifest = json.loads((tmp_path / "out" / f"{UID}.manifest.json").read_text())
+    assert result.verified and "DICOM structure of every file checked (3 files)" in manifest["checks"]
+
+
+def test_the_structural_check_of_series_is_an_option(monkeypatch, requests_mock, tmp_path):
+    requests_mock.get(LEGACY_IMAGE, content=legacy_zip({"1.dcm": real_dicom(1, cut=40)}))
+    [result] = downloader(use(monkeypatch, api="legacy"), tmp_path, check_dicom=False).run(
+        [SeriesRef(UID, image_count=1)]
+    )
+    manifest = json.loads((tmp_path / "out" / f"{UID}.manifest.json").read_text())
+    assert result.verified and not any("DICOM structure" in c for c in manifest["checks"])
+    # On NBIA md5hashes.csv vouches for every file: no structural check unless asked for.
+    requests_mock.get(NBIA_IMAGE, content=series_zip())
+    [result] = downloader(use(monkeypatch), tmp_path / "nbia").run([SeriesRef(UID)])
+    assert result.verified
+    requests_mock.get(NBIA_IMAGE, content=series_zip())
+    [result] = downloader(use(monkeypatch), tmp_path / "nbia2", check_dicom=True).run([SeriesRef(UID)])
+    manifest = json.loads((tmp_path / "nbia2" / "out" / f"{UID}.manifest.json").read_text())
+    # (the fake files of series_zip() have no file meta: said, never called checked)
+    assert "DICOM structure checked for 0 of 3 files; not checked: 3 (e.g. '00000001.dcm': its file meta has no " in (
+        "; ".join(manifest["checks"])
+    )
+
+
+@pytest.mark.parametrize("layout", ["zip", "extract"])
+def test_the_zipfile_fallback_checks_the_structure_too(monkeypatch, requests_mock, tmp_path, layout):
+    hook = use(monkeypatch, api="legacy", max_retries=0)
+    files = {f"{i}.dcm": real_dicom(i) for i in range(1, 3)}
+    requests_mock.get(LEGACY_IMAGE, content=legacy_zip({**files, "3.dcm": real_dicom(3, cut=2)}, zipfile.ZIP_BZIP2))
+    with pytest.raises(TciaCorruptDicomError, match=r"entry '3\.dcm'"):
+        downloader(hook, tmp_path, layout=layout).run([SeriesRef(UID, image_count=3)])
+    assert everything(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("layout", ["zip", "extract"])
+def test_what_is_stored_is_compared_with_what_was_verified(monkeypatch, requests_mock, tmp_path, layout):
+    """Once in place (an object store's copies, object by object, included), the stored sizes must be what was
+    verified; if not, the data is removed again and nothing is called verified."""
+    from airflow_provider_tcia.utils import download as engine
+
+    requests_mock.get(NBIA_IMAGE, content=series_zip())
+    real = engine.stored_listing
+
+    def short_one(path, layout):
+        listing = real(path, layout)
+        name = sorted(listing)[-1]
+        listing[name] = {**listing[name], "size": listing[name]["size"] - 1}
+        return listing
+
+    monkeypatch.setattr(engine, "stored_listing", short_one)
+    with pytest.raises(TciaStoredDataError, match=r"once moved into place at .*, .* bytes, its manifest says"):
+        downloader(use(monkeypatch), tmp_path, layout=layout).run([SeriesRef(UID)])
+    assert everything(tmp_path / "out") == []
+
+
+def test_a_manifest_without_a_stored_listing_is_trusted_by_its_sizes(monkeypatch, requests_mock, tmp_path):
+    """Manifests written before stamps were recorded: their sizes are still compared."""
+    requests_mock.get(NBIA_IMAGE, content=series_zip())
+    downloader(use(monkeypatch), tmp_path).run([SeriesRef(UID)])
+    path = tmp_path / "out" / f"{UID}.manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["stored"]
+    path.write_text(json.dumps(manifest))
+    [again] = downloader(use(monkeypatch), tmp_path).run([SeriesRef(UID)])
+    assert again.skipped and requests_mock.call_count == 1
+    zip_path = tmp_path / "out" / f"{UID}.zip"
+    zip_path.write_bytes(zip_path.read_bytes()[:-1])
+    [third] = downloader(use(monkeypatch), tmp_path).run([SeriesRef(UID)])
+    assert not third.skipped and requests_mock.call_count == 2
+
+
+def test_progress_says_what_was_stored_but_not_verified():
+    progress = DownloadProgress(logging.getLogger("p"), total_series=3, noun="images")
+    progress.series_finished()
+    progress.series_finished(unverified=True)
+    progress.series_finished(skipped=True, unverified=True)
+    assert progress.summary().startswith(
+        "3 images: 1 downloaded and verified, 0 skipped (already present and verified), 2 stored but NOT verified, "
+        "0 failed"
+    )

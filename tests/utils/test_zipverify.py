@@ -7,6 +7,7 @@ import io
 import os
 import struct
 import zipfile
+import zlib
 
 import pytest
 
@@ -336,3 +337,17 @@ def test_hash_workers_catch_a_bad_crc(where, worker_speed):
     data[data.index(where.encode()) + 12 + 5000] ^= 0xFF
     with HashWorkers(2) as workers, pytest.raises(ZipVerificationError, match=f"entry '{where}' fails its CRC"):
         feed_reusing_buffers(bytes(data), 65536, workers).finish()
+
+
+@pytest.mark.parametrize("size", [(4 << 20) + 1, (8 << 20) + 3])
+def test_a_deflated_entry_whose_output_is_pending_after_its_last_input_byte(size):
+    """4 MiB + 1 zeros: every compressed byte is taken while the last match's output is still pending (past the
+    inflate call's output limit); the entry ends there all the same (it used to fail as 'does not end where the
+    header's compressed size says')."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.dcm", bytes(size))
+    verifier = StreamingZipVerifier()
+    verifier.feed(buf.getvalue())
+    [entry] = verifier.finish().entries
+    assert entry.size == size and entry.crc32 == zlib.crc32(bytes(size))
