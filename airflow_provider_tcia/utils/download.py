@@ -443,6 +443,9 @@ class SeriesDownloader:
                     on_entry=self._count_file,
                     hash_workers=workers,
                     check_dicom=check_dicom,
+                    # md5hashes.csv asked for: check_contents requires it to list every file, so their MD5
+                    # is checked and their CRC-32 would add CPU, not safety
+                    crc_covered_by_md5=stream.md5_included,
                 )
             if extract and not spool:
                 try:

@@ -55,7 +55,11 @@ def build_manifest(
         "verified": True,
         "checks": list(report.checks),
         "md5_source": "md5hashes.csv" if report.md5_listing is not None else "computed",
-        "entries": [{"name": e.name, "size": e.size, "crc32": f"{e.crc32:08x}", "md5": e.md5} for e in report.entries],
+        # A CRC-32 left to md5hashes.csv (not computed) is not recorded as if it were: null.
+        "entries": [
+            {"name": e.name, "size": e.size, "crc32": f"{e.crc32:08x}" if e.crc_checked else None, "md5": e.md5}
+            for e in report.entries
+        ],
         "stored": stored or {},
         "source_url": redact_url(source_url, drop=True),
         "api": api,

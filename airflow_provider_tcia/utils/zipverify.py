@@ -82,6 +82,9 @@ class ZipEntry:
     compressed_size: int
     crc32: int
     md5: str | None
+    crc_checked: bool = True
+    """``False``: its CRC-32 was not computed (``crc32`` is the zip's own) because its MD5 is checked against
+    ``md5hashes.csv`` instead (``crc_covered_by_md5``)."""
 
     @property
     def is_dir(self) -> bool:
@@ -142,11 +145,12 @@ class HashWorkers:
         for thread in self._threads:
             thread.start()
 
-    def start(self, compute_md5: bool) -> _Hashing:
-        """The running digests of the next entry, and the worker that computes them."""
+    def start(self, compute_md5: bool, crc: bool = True) -> _Hashing:
+        """The running digests of the next entry (its CRC-32 only if ``crc``), and the worker that computes
+        them."""
         worker = self._turn
         self._turn = (worker + 1) % len(self._queues)
-        return _Hashing(worker, hashlib.md5(usedforsecurity=False) if compute_md5 else None)
+        return _Hashing(worker, hashlib.md5(usedforsecurity=False) if compute_md5 else None, crc)
 
     def update(self, hashing: _Hashing, data: bytes | memoryview) -> None:
         self._queues[hashing.worker].put((hashing.update, data))
@@ -209,24 +213,27 @@ class HashWorkers:
 class _Hashing:
     """One entry's running CRC-32 and MD5, updated by its worker."""
 
-    __slots__ = ("crc", "md5", "worker")
+    __slots__ = ("crc", "md5", "wants_crc", "worker")
 
-    def __init__(self, worker: int, md5: Any) -> None:
+    def __init__(self, worker: int, md5: Any, crc: bool = True) -> None:
         self.worker = worker
         self.md5 = md5
         self.crc = 0
+        self.wants_crc = crc
 
     def update(self, data: bytes | memoryview) -> None:
-        self.crc = zlib.crc32(data, self.crc)
+        if self.wants_crc:
+            self.crc = zlib.crc32(data, self.crc)
         if self.md5 is not None:
             self.md5.update(data)
 
     def finish(self, job: tuple[ZipEntry, Callable[[int], None]]) -> None:
         entry, check = job
-        entry.crc32 = self.crc
         if self.md5 is not None:
             entry.md5 = self.md5.hexdigest()
-        check(self.crc)
+        if self.wants_crc:
+            entry.crc32 = self.crc
+            check(self.crc)
 
 
 class _Countdown:
@@ -317,6 +324,11 @@ class StreamingZipVerifier:
         :meth:`HashWorkers.after` says so.
     :param check_dicom: check the structure of every DICOM file as it is read (on this thread: it reads element
         headers only, so it costs little).
+    :param crc_covered_by_md5: the caller requires ``md5hashes.csv`` to list every DICOM file
+        (:func:`check_contents` with ``require_md5=True``): the DICOM entries hashed on ``hash_workers`` get
+        their MD5 only, not their CRC-32 — a CRC-32 mismatch would fail the MD5 too, so computing both costs
+        CPU and catches nothing more. Their :attr:`ZipEntry.crc_checked` is ``False`` (``crc32`` is the zip's);
+        :func:`check_contents` refuses such a report without a listing that covers them.
     """
 
     def __init__(
@@ -329,8 +341,11 @@ class StreamingZipVerifier:
         on_entry: Callable[[ZipEntry], None] | None = None,
         hash_workers: HashWorkers | None = None,
         check_dicom: bool = False,
+        crc_covered_by_md5: bool = False,
     ) -> None:
         self.sink = sink
+        self.crc_covered_by_md5 = crc_covered_by_md5 and compute_md5
+        self._crc_skipped = 0
         self.hash_workers = hash_workers
         self.check_dicom = check_dicom
         self._dicom_checked = 0
@@ -398,10 +413,13 @@ class StreamingZipVerifier:
             raise self._error(f"the zip is truncated: it ended after {self.position:,} bytes {self._where()}")
         if self.hash_workers is not None:
             self.hash_workers.drain()
-        checks = [
-            f"zip complete: {len(self._entries)} entries, central directory and end record agree",
-            "CRC-32 of every entry matches",
-        ]
+        crc = "CRC-32 of every entry matches"
+        if self._crc_skipped:
+            crc = (
+                f"CRC-32 of every entry matches, except the {self._crc_skipped} DICOM files whose MD5 is checked "
+                f"against {MD5_LISTING} instead"
+            )
+        checks = [f"zip complete: {len(self._entries)} entries, central directory and end record agree", crc]
         if self.check_dicom:
             checks.append(dicom_check_line(self._dicom_checked, self._dicom_unchecked))
         return ZipReport(list(self._entries), self.position, self._listing, checks, dict(self._dicom_unchecked))
@@ -474,7 +492,8 @@ class StreamingZipVerifier:
             entry.listing = bytearray()
         elif self.hash_workers is not None and not entry.has_descriptor and size >= HashWorkers.MIN_ENTRY:
             # (an entry whose end is found by its CRC, after a data descriptor, is hashed inline)
-            entry.hashing = self.hash_workers.start(self.compute_md5)
+            skip_crc = self.crc_covered_by_md5 and _is_dicom_name(name)
+            entry.hashing = self.hash_workers.start(self.compute_md5, crc=not skip_crc)
             entry.md5 = None
         if self.sink is not None and not name.endswith("/"):
             entry.out = self.sink.open(name)
@@ -673,6 +692,9 @@ class StreamingZipVerifier:
         done = ZipEntry(
             entry.name, entry.size, entry.compressed, entry.crc, entry.md5.hexdigest() if entry.md5 else None
         )
+        if entry.hashing is not None and not entry.hashing.wants_crc:
+            done.crc32, done.crc_checked = entry.expected_crc, False  # (the central directory must agree)
+            self._crc_skipped += 1
         if entry.hashing is not None:
             name, expected = entry.name, entry.expected_crc
             self.hash_workers.finish(entry.hashing, done, lambda crc: self._check_crc(name, expected, crc))
@@ -871,6 +893,13 @@ def check_contents(
             )
         report.checks.append(f"{len(files)} DICOM files, as {count_source} says")
     listing = report.md5_listing
+    unchecked_crc = [e.name for e in report.entries if not e.crc_checked]
+    if unchecked_crc and (listing is None or not require_md5):
+        # (fail closed: a file whose CRC-32 was left to md5hashes.csv must have its MD5 checked)
+        raise ZipVerificationError(
+            f"{what}: the CRC-32 of {len(unchecked_crc)} files was left to {MD5_LISTING}, "
+            f"which {'the zip lacks' if listing is None else 'was not required'}"
+        )
     if listing is None:
         if require_md5:
             raise ZipVerificationError(f"{what}: {MD5_LISTING} was asked for but the zip has none")

@@ -106,6 +106,30 @@ def test_layouts_verify_publish_and_skip_on_rerun(
 
 
 @pytest.mark.parametrize("api", APIS)
+def test_crc32_is_left_to_md5hashes_csv_only_where_it_vouches_for_the_file(
+    tcia_emulator, use_emulator, run_operator, tmp_path, api
+):
+    """On NBIA each file's MD5 is checked against md5hashes.csv, so the large files' CRC-32 is not computed
+    (and not recorded as if it were); on the legacy API, which gives no MD5 listing, every CRC-32 is checked."""
+    use_emulator(tcia_emulator, api)
+    series = tcia_emulator.add_synthetic_series(3 << 20, patient_id="DL-CRC")  # 512 x 512 files: hashed on workers
+    [result] = run_operator(
+        operator(series_instance_uids=[series["series_instance_uid"]], destination=f"file://{tmp_path}")
+    )
+    assert result["verified"]
+    manifest = json.loads((tmp_path / f"{series['series_instance_uid']}.manifest.json").read_text())
+    dicoms = [e for e in manifest["entries"] if e["name"].endswith(".dcm")]
+    assert dicoms and all(e["md5"] for e in dicoms)
+    if api == "nbia":
+        assert all(e["crc32"] is None for e in dicoms)
+        assert any(f"except the {len(dicoms)} DICOM files whose MD5 is checked" in c for c in manifest["checks"])
+        assert any("MD5 of every file matches md5hashes.csv" in c for c in manifest["checks"])
+    else:
+        assert all(e["crc32"] for e in manifest["entries"])
+        assert "CRC-32 of every entry matches" in manifest["checks"]
+
+
+@pytest.mark.parametrize("api", APIS)
 def test_nested_layout_with_bare_uids(tcia_emulator, use_emulator, run_operator, tmp_path, api):
     use_emulator(tcia_emulator, api)
     data = publish(tcia_emulator, series=1)

@@ -351,3 +351,38 @@ def test_a_deflated_entry_whose_output_is_pending_after_its_last_input_byte(size
     verifier.feed(buf.getvalue())
     [entry] = verifier.finish().entries
     assert entry.size == size and entry.crc32 == zlib.crc32(bytes(size))
+
+
+# --- CRC-32 left to md5hashes.csv (crc_covered_by_md5) -----------------------------------------------------
+def _covered_report(data: bytes, workers: HashWorkers):
+    return feed_reusing_buffers(data, 65536, workers, crc_covered_by_md5=True).finish()
+
+
+@pytest.mark.parametrize("shape", ["stored", "deflated", "stored+zip64"])
+def test_where_md5hashes_csv_vouches_for_a_file_its_crc_is_not_computed(shape, worker_speed):
+    files = {**BIG_FILES, "md5hashes.csv": md5_listing(BIG_FILES)}
+    with HashWorkers(2) as workers:
+        report = _covered_report(make_zip(files, **SHAPES[shape]), workers)
+    big = [e for e in report.entries if e.is_dicom and e.size >= HashWorkers.MIN_ENTRY]
+    assert big and not any(e.crc_checked for e in big)  # the zip's own CRC kept, not recorded as computed
+    assert all(e.crc_checked for e in report.entries if e not in big)  # small and sidecar files: CRC-32 as ever
+    assert any("except the" in check and "md5hashes.csv instead" in check for check in report.checks)
+    check_contents(report, expected_count=6, require_md5=True)
+
+
+def test_a_damaged_file_whose_crc_was_left_to_md5hashes_csv_fails_its_md5():
+    files = {**BIG_FILES, "md5hashes.csv": md5_listing(BIG_FILES)}
+    data = bytearray(make_zip(files))
+    data[data.index(b"00000002.dcm") + 12 + 5000] ^= 0xFF
+    with HashWorkers(2) as workers:
+        report = _covered_report(bytes(data), workers)  # no CRC-32 computed: the structure passes
+    with pytest.raises(ZipVerificationError, match=r"'00000002.dcm' has MD5 .* but md5hashes.csv says"):
+        check_contents(report, expected_count=6, require_md5=True)
+
+
+@pytest.mark.parametrize("require_md5", [True, False])
+def test_crcs_left_to_a_listing_the_zip_lacks_or_nobody_checks_fail_closed(require_md5):
+    with HashWorkers(2) as workers:
+        report = _covered_report(make_zip(BIG_FILES), workers)
+    with pytest.raises(ZipVerificationError, match=r"CRC-32 of .* files was left to md5hashes\.csv"):
+        check_contents(report, expected_count=6, require_md5=require_md5)
