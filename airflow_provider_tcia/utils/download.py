@@ -402,7 +402,7 @@ class SeriesDownloader:
                 study_instance_uid=ref.study_instance_uid,
                 stored=stored,
             )
-            with atomic_writer(manifest_path) as fh:
+            with atomic_writer(manifest_path, lineage=False) as fh:  # a sidecar: no lineage event of its own
                 fh.write(json.dumps(manifest, indent=1).encode())
         finally:
             for leftover in {str(data_tmp): data_tmp, str(zip_tmp): zip_tmp}.values():
