@@ -63,7 +63,7 @@ def test_connection_form(tcia_form):
     assert standard["host"]["title"] == "Server root (optional)"
     assert standard["port"]["title"] == "Port"
     assert standard["login"]["hidden"] and standard["schema"]["hidden"]
-    # The port is shown: Airflow 3.3.0-3.3.2's Test button needs a stored port (tests/deployment/test_connection_ui.py).
+    # The port is shown: Airflow 3.3.1 and 3.3.2's Test button needs a stored port (tests/deployment/test_connection_ui.py).
     assert not standard["host"]["hidden"] and not standard["password"]["hidden"] and not standard["port"]["hidden"]
 
     extra = tcia_form["extra"]

@@ -185,8 +185,8 @@ def _number(value: Any, name: str, default: float, *, minimum: float) -> float:
 def _root(host: str | None, schema: str | None, port: int | None, default_root: str) -> str:
     """The server root from the connection's host (with or without scheme), schema (as scheme) and port.
 
-    The Port field is honoured wherever it is given (Airflow 3.3.0-3.3.2's Test button needs a stored port, see
-    docs/connection.md): with a host, it is the host's port (a host URL naming another port is a contradiction
+    The Port field is honoured wherever it is given (Airflow 3.3.1 and 3.3.2's Test button needs a stored port, see
+    the README's connection section): with a host, it is the host's port (a host URL naming another port is a contradiction
     reported here); without one, TCIA's own servers are used, so only their own port (443) is accepted.
     """
     if not host or not host.strip():

@@ -131,8 +131,8 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
 
 HIDDEN_FIELDS = ["schema", "login"]
 RELABELING = {"password": "API Key", "host": "Server root (optional)", "port": "Port"}
-# The port is shown, not folded into the host: Airflow 3.3.0-3.3.2's Test button refuses a connection whose
-# stored port is empty (apache/airflow#73298), so the documented way to enter one gives the port apart.
+# The port is shown, not folded into the host: Airflow 3.3.1 and 3.3.2's Test button refuses a connection whose
+# stored port is empty (apache/airflow#69957; fixed upstream by #73298), so the documented way to enter one gives the port apart.
 PLACEHOLDERS = {
     "host": "leave empty for TCIA's own servers; http://127.0.0.1 for the emulator",
     "port": "443 for TCIA's own servers; 8780 for the emulator",

@@ -431,7 +431,7 @@ def test_an_extra_that_is_not_a_json_object_fails_clearly(extra, complaint):
 @pytest.mark.parametrize(
     ("fields", "root"),
     [
-        # The UI's way once the Port field is shown: host and port apart (Airflow 3.3.0-3.3.2's Test needs a port).
+        # The UI's way once the Port field is shown: host and port apart (Airflow 3.3.1 and 3.3.2's Test needs a port).
         ({"host": "http://127.0.0.1", "port": 8780}, "http://127.0.0.1:8780"),
         ({"host": "http://127.0.0.1:8780", "port": 8780}, "http://127.0.0.1:8780"),
         ({"port": 443}, "https://services.cancerimagingarchive.net"),
