@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_tcia.triggers.polling import Poll, failed, judge
+from airflow_provider_tcia.triggers.polling import Poll, apoll_once, judge
 
 Key = tuple[str, str, str, float]
 
@@ -87,13 +87,7 @@ class _Poller:
 
     async def _ask(self, hook: Any) -> Poll:
         self.requests += 1
-        secret = None
-        try:
-            secret = (await hook.aconfig()).api_key
-            rows = await hook.aquery(self.endpoint, **self.params)
-        except Exception as err:  # judged once, for every subscriber: never raises out of the poller
-            return failed(err, secret=secret)
-        return judge(rows, 1)
+        return await apoll_once(hook, self.endpoint, self.params, min_rows=1)  # never raises for query errors
 
 
 # One registry per event loop: a triggerer has one; tests start and stop many.

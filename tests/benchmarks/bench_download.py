@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.benchmarks.measure import cpu as _cpu
+
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 BIG_MIB = int(os.environ.get("BENCH_BIG_MIB", "1024"))
 SMALL_COUNT = int(os.environ.get("BENCH_SMALL_COUNT", "200"))
@@ -51,11 +53,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- children: each measures one run and prints one JSON line ----------------------------------------
 def _peak_mib(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
-
-
-def _cpu(who: int = resource.RUSAGE_SELF) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _folder_bytes(path: Path) -> int:

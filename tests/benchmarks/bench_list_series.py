@@ -26,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.benchmarks.measure import cpu as _cpu
+from tests.benchmarks.measure import rss as _rss
+
 COLLECTION = "SCALE-100K"
 SIZES = {"100k": {}, "20k": {"modality": "MR"}}
 CASES = [
@@ -35,16 +38,6 @@ CASES = [
     ("TciaGetSeriesOperator → .jsonl (legacy v2)", "ours", "legacy", "jsonl"),
     ("tcia_utils.nbia.getSeries + json.dump (NBIA v4)", "tcia_utils", "nbia", "json"),
 ]
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _child(client: str, url: str, api: str, fmt: str, filters: dict, out: str) -> dict:

@@ -25,27 +25,19 @@ import asyncio
 import datetime as dt
 import logging
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import time
+
+from tests.benchmarks.measure import cpu as _cpu
+from tests.benchmarks.measure import rss as _rss
 
 INTERVAL = 2.0
 WARMUP, MEASURE = 2, 10
 QUERY_TRIGGERS = EVENT_TRIGGERS = 1000
 COLLECTIONS = ["TCGA-GBM", "TCGA-BRCA", "LIDC-IDRI", "4D-Lung", "VICTRE", "CBIS-DDSM", "TCGA-KIRC"]
 KEY = "bench-triggers-key"
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _emulator() -> tuple[subprocess.Popen, str]:

@@ -142,12 +142,7 @@ def _enter_and_test_in_the_react_ui(browser, ui: Deployment, emulator) -> dict:
         assert AIRFLOW_VERSION < (3, 1), "the UI shows no Test button"
         return _test_through_the_api(ui, emulator)
     buttons[0].click()
-    tested = wait_until(
-        "the Test button's answer",
-        lambda: [a for a in answers(browser, "/connections/test") if "answer" in a],
-        driver=browser,
-    )
-    assert tested[0]["status"] == 200, tested
+    tested = _test_answer(browser)
     # What the person sees: the UI's toast with the hook's message (3.1+ show it; the icon turns green).
     wait_until(
         "the success message",
@@ -169,6 +164,17 @@ def _test_through_the_api(ui: Deployment, emulator) -> dict:
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
+
+
+def _test_answer(browser) -> list[dict]:
+    """The Test button's request as the browser sent it, once Airflow has answered it (200)."""
+    tested = wait_until(
+        "the Test button's answer",
+        lambda: [a for a in answers(browser, "/connections/test") if "answer" in a],
+        driver=browser,
+    )
+    assert tested[0]["status"] == 200, tested
+    return tested
 
 
 # --- Airflow 2.11's Flask UI ------------------------------------------------------------------------------
@@ -197,12 +203,7 @@ def _enter_and_test_in_the_flask_ui(browser, ui: Deployment, emulator) -> dict:
     browser.find_element(By.ID, "port").send_keys(str(emulator.port))
     browser.find_element(By.ID, "password").send_keys(KEY)
     browser.find_element(By.ID, "test-connection").click()
-    tested = wait_until(
-        "the Test button's answer",
-        lambda: [a for a in answers(browser, "/connections/test") if "answer" in a],
-        driver=browser,
-    )
-    assert tested[0]["status"] == 200, tested
+    tested = _test_answer(browser)
     wait_until(
         "the success message",
         lambda: "Connected to" in browser.find_element(By.TAG_NAME, "body").text,

@@ -12,6 +12,7 @@ from airflow_provider_tcia.exceptions import TciaServerError
 from airflow_provider_tcia.triggers import shared_poll
 from airflow_provider_tcia.triggers.shared_poll import Subscription
 from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
+from tests.triggers.test_tcia_triggers import first_event
 
 INTERVAL = 0.2
 
@@ -116,13 +117,6 @@ async def test_query_triggers_on_the_same_question_share_the_poll(monkeypatch):
         TciaQueryTrigger(endpoint="getSeries", query_params={"collection": "C"}, poke_interval=INTERVAL)
         for _ in range(50)
     ]
-
-    async def first_event(trigger):
-        agen = trigger.run()
-        try:
-            return await agen.__anext__()
-        finally:
-            await agen.aclose()
 
     tasks = [asyncio.create_task(first_event(t)) for t in triggers]
     await asyncio.sleep(INTERVAL * 2.5)  # three polls: at 0, 1 and 2 intervals
