@@ -61,9 +61,39 @@ class TciaCorruptDicomError(TciaCorruptPayloadError):
     truncated on the server, leaves behind."""
 
 
+class ZipVerificationError(TciaCorruptPayloadError):
+    """The zip is truncated or corrupt, or its contents do not match what was expected."""
+
+
 class TciaStoredDataError(TciaError):
     """What is at the destination does not match what was verified while it was written (a file missing or
     of another size once moved into place): nothing is called verified, and the data is removed again."""
+
+
+class TciaDownloadError(TciaError):
+    """Some series of a task could not be downloaded (each after its own retries).
+
+    :param failures: what failed, by SeriesInstanceUID (or image), and why.
+    """
+
+    def __init__(self, message: str, *, failures: dict[str, BaseException] | None = None) -> None:
+        super().__init__(message)
+        self.failures = dict(failures or {})
+
+
+class DownloadStopped(TciaError):
+    """The task was asked to stop; the series in flight were abandoned and cleaned up."""
+
+
+class BodyFailure(TciaError):
+    """A failure while reading or verifying a body: worth downloading the series (or image) again.
+
+    The download engines' signal to start over (:func:`~airflow_provider_tcia.api.retry.retry_call`); it never
+    leaves them: once retries are spent, the wrapped :attr:`error` is raised instead."""
+
+    def __init__(self, error: TciaError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class TciaResultTooLargeError(TciaError, ValueError):

@@ -24,8 +24,8 @@ from typing import IO, Any
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from airflow_provider_tcia.compat import asset  # Asset(name=, uri=) on Airflow 3, a Dataset on 2.11
-from airflow_provider_tcia.utils.manifest import MANIFEST_SUFFIX
-from airflow_provider_tcia.utils.storage import as_path, atomic_writer, is_partial
+from airflow_provider_tcia.downloads.manifest import MANIFEST_SUFFIX
+from airflow_provider_tcia.storage import as_path, atomic_writer, is_partial
 
 #: Where the examples write unless the DAG's ``output_root`` param says otherwise.
 DEFAULT_OUTPUT_ROOT = os.environ.get("TCIA_EXAMPLE_OUTPUT", "file:///tmp/airflow-tcia-examples")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from airflow_provider_tcia.utils.storage import as_path, atomic_writer
+from airflow_provider_tcia.storage import as_path, atomic_writer
 
 
 def test_atomic_writer_on_s3_publishes_only_complete_objects(s3_bucket):

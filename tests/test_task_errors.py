@@ -13,12 +13,12 @@ from airflow_provider_tcia.exceptions import (
     TciaBadRequestError,
     TciaConfigurationError,
     TciaCorruptPayloadError,
+    TciaDownloadError,
     TciaNotFoundError,
     TciaServerError,
 )
 from airflow_provider_tcia.operators.download import TciaDownloadSeriesOperator
 from airflow_provider_tcia.task_errors import fail_fast, is_permanent
-from airflow_provider_tcia.utils.download import TciaDownloadError
 from tests.dags import load_dag
 
 KEY = "fail-fast-key-5a9c"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import requests
 
-from airflow_provider_tcia.hooks.transport import Call, TciaIncompleteResponseError
+from airflow_provider_tcia.hooks.calls import Call, TciaIncompleteResponseError
 
 CHUNK = 1 << 20
 TRANSIENT_SYNC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)

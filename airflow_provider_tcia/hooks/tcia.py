@@ -32,8 +32,7 @@ from airflow_provider_tcia.compat import (
 from airflow_provider_tcia.exceptions import TciaBadRequestError, excerpt
 from airflow_provider_tcia.hooks import connection_form
 from airflow_provider_tcia.hooks.body import TRANSIENT_SYNC, ResponseBody, TciaStream, iter_response_chunks
-from airflow_provider_tcia.hooks.config import TciaConfig, extra_secrets, parse_extras
-from airflow_provider_tcia.hooks.transport import (
+from airflow_provider_tcia.hooks.calls import (
     Call,
     Failure,
     TciaIncompleteResponseError,
@@ -42,6 +41,7 @@ from airflow_provider_tcia.hooks.transport import (
     next_delay,
     prepare,
 )
+from airflow_provider_tcia.hooks.config import TciaConfig, extra_secrets, parse_extras
 
 _PEEK = 512
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")

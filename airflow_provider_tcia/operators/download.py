@@ -1,8 +1,8 @@
 """Operators that download series (getImage) and single images (getSingleImage) to object storage.
 
 Thin: they check their (templated) arguments when the task runs, before anything is sent or written, and
-hand over to the engines in :mod:`airflow_provider_tcia.utils.download` and
-:mod:`airflow_provider_tcia.utils.image_download`. See ``docs/downloads.md``.
+hand over to the engines in :mod:`airflow_provider_tcia.downloads.series` and
+:mod:`airflow_provider_tcia.downloads.images`. See ``docs/downloads.md``.
 """
 
 from __future__ import annotations
@@ -12,20 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_tcia.api.uids import check_uid, shown
 from airflow_provider_tcia.compat import Asset, BaseOperator, ObjectStoragePath
-from airflow_provider_tcia.exceptions import TciaBadRequestError
-from airflow_provider_tcia.hooks.config import check_conn_id
-from airflow_provider_tcia.hooks.tcia import TciaHook
-from airflow_provider_tcia.task_errors import fail_fast
-from airflow_provider_tcia.utils.download import LAYOUTS, DownloadPlan, SeriesDownloader, SeriesResult
-from airflow_provider_tcia.utils.image_download import ImageDownloader
-from airflow_provider_tcia.utils.series_input import (
+from airflow_provider_tcia.downloads.images import ImageDownloader
+from airflow_provider_tcia.downloads.inputs import (
     dedupe,
     refs_from_file,
     refs_from_value,
     row_fields,
     series_file,
 )
-from airflow_provider_tcia.utils.storage import as_path
+from airflow_provider_tcia.downloads.series import LAYOUTS, DownloadPlan, SeriesDownloader, SeriesResult
+from airflow_provider_tcia.exceptions import TciaBadRequestError
+from airflow_provider_tcia.hooks.config import check_conn_id
+from airflow_provider_tcia.hooks.tcia import TciaHook
+from airflow_provider_tcia.storage import as_path
+from airflow_provider_tcia.task_errors import fail_fast
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -17,7 +17,7 @@ from typing import IO, Any
 from xml.etree.ElementTree import ParseError, XMLPullParser
 
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaCorruptPayloadError
-from airflow_provider_tcia.utils.storage import SUFFIX_FORMATS, suffix_format
+from airflow_provider_tcia.storage import SUFFIX_FORMATS, suffix_format
 
 #: What ``output_format`` may be.
 OUTPUT_FORMATS = ("json", "jsonl", "csv", "xml", "html", "parquet")

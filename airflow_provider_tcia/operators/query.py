@@ -35,8 +35,8 @@ from airflow_provider_tcia.operators.output import (
     write_text,
 )
 from airflow_provider_tcia.operators.parquet import require_pyarrow, write_parquet
+from airflow_provider_tcia.storage import as_path, atomic_writer
 from airflow_provider_tcia.task_errors import fail_fast
-from airflow_provider_tcia.utils.storage import as_path, atomic_writer
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -27,8 +27,8 @@ from airflow_provider_tcia.compat import (
 )
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError, TciaUnknownCollectionError
 from airflow_provider_tcia.hooks.config import check_conn_id
+from airflow_provider_tcia.polling import ERROR_TYPES, jsonable, poll_once
 from airflow_provider_tcia.task_errors import failure
-from airflow_provider_tcia.triggers.polling import ERROR_TYPES, jsonable, poll_once
 from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ Why not Airflow 3.3's shared trigger streams (``BaseEventTrigger.shared_stream_k
 event triggers on 3.3+, while deferrable sensors use plain triggers, on every supported Airflow; and a
 watcher's question changes as its saved progress advances (the day it asks "added after"), which a stream key
 fixed when the trigger starts cannot follow. Sharing in the event loop covers both trigger types, on every
-version, with the same judgement of an answer (:mod:`airflow_provider_tcia.triggers.polling`).
+version, with the same judgement of an answer (:mod:`airflow_provider_tcia.polling`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_tcia.triggers.polling import Poll, apoll_once, judge
+from airflow_provider_tcia.polling import Poll, apoll_once, judge
 
 Key = tuple[str, str, str, float]
 

@@ -6,7 +6,7 @@
   for new studies and fires an event, with the new study rows, each time some appear. No DAG polls.
 
 Both ask through :mod:`~airflow_provider_tcia.triggers.shared_poll`: triggers in one triggerer asking the same
-question share one poll per interval, judged as :mod:`~airflow_provider_tcia.triggers.polling` judges every
+question share one poll per interval, judged as :mod:`~airflow_provider_tcia.polling` judges every
 answer; every path of the poller's loop sleeps before asking again.
 """
 
@@ -30,8 +30,8 @@ from airflow_provider_tcia.compat import (
     require_event_scheduling,
 )
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaUnknownCollectionError
-from airflow_provider_tcia.triggers.polling import Poll, jsonable
-from airflow_provider_tcia.triggers.progress import Progress
+from airflow_provider_tcia.polling import Poll, jsonable
+from airflow_provider_tcia.triggers.announced import Progress
 from airflow_provider_tcia.triggers.shared_poll import Subscription
 
 NEW_STUDIES_ENDPOINT = "NewStudiesInPatientCollection"

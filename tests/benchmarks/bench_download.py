@@ -113,10 +113,10 @@ def child_ours(
     os.environ["AIRFLOW_CONN_TCIA_DEFAULT"] = conn
     import logging
 
+    from airflow_provider_tcia.downloads.inputs import SeriesRef
+    from airflow_provider_tcia.downloads.series import DownloadPlan, SeriesDownloader
     from airflow_provider_tcia.hooks.tcia import TciaHook
-    from airflow_provider_tcia.utils.download import DownloadPlan, SeriesDownloader
-    from airflow_provider_tcia.utils.series_input import SeriesRef
-    from airflow_provider_tcia.utils.storage import as_path
+    from airflow_provider_tcia.storage import as_path
 
     logging.disable(logging.INFO)
     hook = TciaHook()

@@ -21,10 +21,9 @@ import pytest
 
 from airflow_provider_tcia.compat import AirflowFailException, ObjectStoragePath
 from airflow_provider_tcia.compat import asset as asset_of
-from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, TciaServerError
+from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, TciaDownloadError, TciaServerError
 from airflow_provider_tcia.operators.download import TciaDownloadImageOperator, TciaDownloadSeriesOperator
-from airflow_provider_tcia.utils.download import TciaDownloadError
-from airflow_provider_tcia.utils.storage import PARTIAL_MARK
+from airflow_provider_tcia.storage import PARTIAL_MARK
 from tests.airflow_compat import AIRFLOW_V_3_0_PLUS, asset_event_extras, scheduled_on, triggering_events_context
 from tests.dags import files_under, load_example
 

@@ -16,7 +16,7 @@ import pytest
 from airflow_provider_tcia.compat import AirflowFailException, ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
 from airflow_provider_tcia.operators import TciaGetSeriesOperator, TciaNewPatientsInCollectionOperator
-from airflow_provider_tcia.utils.storage import PARTIAL_MARK
+from airflow_provider_tcia.storage import PARTIAL_MARK
 from tests.airflow_compat import AIRFLOW_VERSION
 from tests.dags import files_under, load_dag, states, xcoms
 

@@ -25,7 +25,7 @@ from airflow_provider_tcia.operators import (
     TciaPatientsByModalityOperator,
     TciaQueryOperator,
 )
-from airflow_provider_tcia.utils.storage import PARTIAL_MARK
+from airflow_provider_tcia.storage import PARTIAL_MARK
 from tests.airflow_compat import ExecutorSafeguard
 
 KEY = "op-secret-key-987654321"

@@ -13,8 +13,8 @@ import zlib
 
 import pytest
 
+from airflow_provider_tcia.downloads.verify.dicom import DicomStructureChecker, check_dicom_bytes
 from airflow_provider_tcia.exceptions import TciaCorruptDicomError, TciaCorruptPayloadError
-from airflow_provider_tcia.utils.dicomverify import DicomStructureChecker, check_dicom_bytes
 
 pydicom = pytest.importorskip("pydicom")
 from pydicom.data import get_testdata_file  # noqa: E402

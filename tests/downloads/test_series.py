@@ -12,17 +12,7 @@ import zipfile
 
 import pytest
 
-from airflow_provider_tcia.exceptions import (
-    TciaBadRequestError,
-    TciaCorruptDicomError,
-    TciaCorruptPayloadError,
-    TciaServerError,
-    TciaStoredDataError,
-)
-from airflow_provider_tcia.hooks.tcia import TciaHook
-from airflow_provider_tcia.utils.download import DownloadPlan, SeriesDownloader, TciaDownloadError
-from airflow_provider_tcia.utils.progress import DownloadProgress, human_bytes, human_duration
-from airflow_provider_tcia.utils.series_input import (
+from airflow_provider_tcia.downloads.inputs import (
     SeriesRef,
     check_uid,
     dedupe,
@@ -30,7 +20,18 @@ from airflow_provider_tcia.utils.series_input import (
     refs_from_value,
     series_file,
 )
-from airflow_provider_tcia.utils.storage import as_path
+from airflow_provider_tcia.downloads.progress import DownloadProgress, human_bytes, human_duration
+from airflow_provider_tcia.downloads.series import DownloadPlan, SeriesDownloader
+from airflow_provider_tcia.exceptions import (
+    TciaBadRequestError,
+    TciaCorruptDicomError,
+    TciaCorruptPayloadError,
+    TciaDownloadError,
+    TciaServerError,
+    TciaStoredDataError,
+)
+from airflow_provider_tcia.hooks.tcia import TciaHook
+from airflow_provider_tcia.storage import as_path
 
 ROOT = "http://tcia.test"
 UID = "1.3.6.1.4.1.14519.5.2.1.9999.1"
@@ -357,7 +358,7 @@ def dicom_instance(sop: str) -> bytes:
 
 
 def test_images_wrong_instance_fails_the_others_stay(monkeypatch, requests_mock, tmp_path, caplog):
-    from airflow_provider_tcia.utils.image_download import ImageDownloader
+    from airflow_provider_tcia.downloads.images import ImageDownloader
 
     hook = use(monkeypatch, max_retries=1)
     good, bad = "1.2.840.7", "1.2.840.8"
@@ -496,7 +497,7 @@ def test_the_zipfile_fallback_checks_the_structure_too(monkeypatch, requests_moc
 def test_what_is_stored_is_compared_with_what_was_verified(monkeypatch, requests_mock, tmp_path, layout):
     """Once in place (an object store's copies, object by object, included), the stored sizes must be what was
     verified; if not, the data is removed again and nothing is called verified."""
-    from airflow_provider_tcia.utils import download as engine
+    from airflow_provider_tcia.downloads import series as engine
 
     requests_mock.get(NBIA_IMAGE, content=series_zip())
     real = engine.stored_listing

@@ -6,7 +6,7 @@ A single image is verified before it is moved into place (or called verified):
 * NBIA: its MD5, computed as it streams, must be the one NBIA stores for it (getMD5HashForImage, asked once
   per image). Should NBIA answer without an MD5, or ``md5=False``, the structural check below is used instead.
 * the legacy API, which offers no MD5: its DICOM structure, checked as it streams
-  (:class:`~airflow_provider_tcia.utils.dicomverify.DicomStructureChecker`: every element's length fits in the
+  (:class:`~airflow_provider_tcia.downloads.verify.dicom.DicomStructureChecker`: every element's length fits in the
   file, native pixel data is as long as its Rows x Columns x … say, encapsulated pixel data ends with its
   delimiter). A file whose structure cannot be checked (a private transfer syntax) is stored but reported
   ``verified: False``, with a warning saying why.
@@ -34,13 +34,13 @@ from typing import Any
 
 from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.compat import ObjectStoragePath
-from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
+from airflow_provider_tcia.downloads.progress import DownloadProgress
+from airflow_provider_tcia.downloads.series import gathered_failure, run_in_pool
+from airflow_provider_tcia.downloads.verify.dicom import DicomStructureChecker
+from airflow_provider_tcia.exceptions import BodyFailure, DownloadStopped, TciaCorruptPayloadError
+from airflow_provider_tcia.hooks.calls import TciaIncompleteResponseError
 from airflow_provider_tcia.hooks.tcia import TciaHook
-from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
-from airflow_provider_tcia.utils.dicomverify import DicomStructureChecker
-from airflow_provider_tcia.utils.download import BodyFailure, DownloadStopped, gathered_failure, run_in_pool
-from airflow_provider_tcia.utils.progress import DownloadProgress
-from airflow_provider_tcia.utils.storage import atomic_writer
+from airflow_provider_tcia.storage import atomic_writer
 
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UC", b"UR", b"UT", b"UN", b"SV", b"UV"}
 #: Bytes of a file kept to read its file meta.

@@ -1,10 +1,10 @@
 """The engine behind :class:`~airflow_provider_tcia.operators.download.TciaDownloadSeriesOperator`.
 
 For each series: stream getImage from the socket to a temporary object beside the destination while a
-:class:`~airflow_provider_tcia.utils.zipverify.StreamingZipVerifier` checks it (CRC-32 and MD5 of every entry,
+:class:`~airflow_provider_tcia.downloads.verify.zipstream.StreamingZipVerifier` checks it (CRC-32 and MD5 of every entry,
 the zip's structure, and — where no ``md5hashes.csv`` vouches for the files — each DICOM file's structure),
 compare the files with ImageCount / ObjectCount and ``md5hashes.csv``, move the data into place, compare what
-is now stored with what was verified, then write its manifest (:mod:`airflow_provider_tcia.utils.manifest`).
+is now stored with what was verified, then write its manifest (:mod:`airflow_provider_tcia.downloads.manifest`).
 Memory does not grow with the size of a series: bytes pass through in the hook's chunks.
 
 A body that breaks off or fails verification is downloaded again, a bounded number of times with the
@@ -33,25 +33,16 @@ from typing import IO, Any, TypeVar
 from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.api.uids import shown
 from airflow_provider_tcia.compat import ObjectStoragePath
-from airflow_provider_tcia.exceptions import (
-    TciaCorruptPayloadError,
-    TciaError,
-    TciaNotFoundError,
-    TciaStoredDataError,
-)
-from airflow_provider_tcia.hooks.tcia import TciaHook, TciaStream
-from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
-from airflow_provider_tcia.utils.manifest import (
+from airflow_provider_tcia.downloads.inputs import SeriesRef, check_segment, text_or_none
+from airflow_provider_tcia.downloads.manifest import (
     MANIFEST_SUFFIX,
     build_manifest,
     check_present,
     listing_mismatch,
     stored_listing,
 )
-from airflow_provider_tcia.utils.progress import DownloadProgress, human_bytes
-from airflow_provider_tcia.utils.series_input import SeriesRef, check_segment, text_or_none
-from airflow_provider_tcia.utils.storage import LOCAL_PROTOCOLS, atomic_writer, publish, temporary_sibling
-from airflow_provider_tcia.utils.zipverify import (
+from airflow_provider_tcia.downloads.progress import DownloadProgress, human_bytes
+from airflow_provider_tcia.downloads.verify.zipstream import (
     HashWorkers,
     StreamingZipVerifier,
     ZipEntry,
@@ -59,6 +50,18 @@ from airflow_provider_tcia.utils.zipverify import (
     check_contents,
     verify_zip_file,
 )
+from airflow_provider_tcia.exceptions import (
+    BodyFailure,
+    DownloadStopped,
+    TciaCorruptPayloadError,
+    TciaDownloadError,
+    TciaError,
+    TciaNotFoundError,
+    TciaStoredDataError,
+)
+from airflow_provider_tcia.hooks.calls import TciaIncompleteResponseError
+from airflow_provider_tcia.hooks.tcia import TciaHook, TciaStream
+from airflow_provider_tcia.storage import LOCAL_PROTOCOLS, atomic_writer, publish, temporary_sibling
 
 LAYOUTS = ("zip", "extract")
 #: Bytes read from the socket at a time (into a reused buffer).
@@ -71,21 +74,6 @@ HASH_WORKERS = 2
 UPLOAD_BLOCK = 5 << 20
 K = TypeVar("K")
 R = TypeVar("R")
-
-
-class TciaDownloadError(TciaError):
-    """Some series of a task could not be downloaded (each after its own retries).
-
-    :param failures: what failed, by SeriesInstanceUID (or image), and why.
-    """
-
-    def __init__(self, message: str, *, failures: dict[str, BaseException] | None = None) -> None:
-        super().__init__(message)
-        self.failures = dict(failures or {})
-
-
-class DownloadStopped(TciaError):
-    """The task was asked to stop; the series in flight were abandoned and cleaned up."""
 
 
 @dataclass
@@ -143,15 +131,6 @@ class DownloadPlan:
         return self.folder(ref) / f"{ref.series_instance_uid}{MANIFEST_SUFFIX}"
 
 
-class BodyFailure(Exception):
-    """A failure while reading or verifying a body: worth downloading the series (or image) again. Wraps the
-    error; the download engines start over on it with :func:`~airflow_provider_tcia.api.retry.retry_call`."""
-
-    def __init__(self, error: TciaError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
 class _Respool(Exception):
     """The zip cannot be extracted while it streams: download it whole, then check and extract it."""
 
@@ -165,7 +144,7 @@ class SeriesDownloader:
     :param check_count: when a series' ImageCount is unknown (a bare UID) and no ``md5hashes.csv`` will list
         its files, ask getSeriesSize for its ObjectCount so the file count can be checked.
     :param check_dicom: check every DICOM file's structure as it streams
-        (:mod:`~airflow_provider_tcia.utils.dicomverify`); ``None`` (the default): where no ``md5hashes.csv``
+        (:mod:`~airflow_provider_tcia.downloads.verify.dicom`); ``None`` (the default): where no ``md5hashes.csv``
         will vouch for the files (the legacy API, or ``md5=False``).
     :param progress_interval: seconds between progress lines in the log.
     :param log: the task's logger.

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
+from airflow_provider_tcia.hooks.calls import TciaIncompleteResponseError
 from tests.emulator.conftest import GBM_SERIES, GBM_SOP
 
 
@@ -94,7 +94,7 @@ def test_a_body_short_of_its_content_length_is_an_incomplete_response(monkeypatc
 
 
 def test_readinto_over_a_test_adapter(monkeypatch, requests_mock):
-    from tests.utils.test_download import NBIA_IMAGE, UID, series_zip, use
+    from tests.downloads.test_series import NBIA_IMAGE, UID, series_zip, use
 
     hook = use(monkeypatch)
     body = series_zip()

@@ -14,7 +14,7 @@ makes it step aside (:attr:`StreamingZipVerifier.fallback_reason`); :func:`verif
 finished file through its central directory with :mod:`zipfile`.
 
 With ``check_dicom``, each DICOM file's structure is checked on the way too
-(:class:`~airflow_provider_tcia.utils.dicomverify.DicomStructureChecker`): what protects files that no
+(:class:`~airflow_provider_tcia.downloads.verify.dicom.DicomStructureChecker`): what protects files that no
 ``md5hashes.csv`` vouches for (the legacy API) against a server that zipped a file cut short.
 
 :func:`check_contents` finally compares the DICOM files with the expected count (ImageCount / ObjectCount)
@@ -36,8 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
-from airflow_provider_tcia.exceptions import TciaCorruptPayloadError
-from airflow_provider_tcia.utils.dicomverify import DicomStructureChecker
+from airflow_provider_tcia.downloads.verify.dicom import DicomStructureChecker
+from airflow_provider_tcia.exceptions import ZipVerificationError
 
 LOCAL_SIG = b"PK\x03\x04"
 CENTRAL_SIG = b"PK\x01\x02"
@@ -61,10 +61,6 @@ _EOCD = struct.Struct("<HHHHIIH")
 _DESCRIPTOR = struct.Struct("<III")
 _DESCRIPTOR64 = struct.Struct("<IQQ")
 _ZIP64_SENTINEL = 0xFFFFFFFF
-
-
-class ZipVerificationError(TciaCorruptPayloadError):
-    """The zip is truncated or corrupt, or its contents do not match what was expected."""
 
 
 class EntrySink(Protocol):

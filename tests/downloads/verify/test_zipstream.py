@@ -11,18 +11,18 @@ import zlib
 
 import pytest
 
-from airflow_provider_tcia.emulator.zipstream import ZipEntry as EmulatorEntry
-from airflow_provider_tcia.emulator.zipstream import iter_zip
-from airflow_provider_tcia.utils.zipverify import (
+from airflow_provider_tcia.downloads.verify.zipstream import (
     DESCRIPTOR_SIG,
     HashWorkers,
     StreamingZipVerifier,
-    ZipVerificationError,
     check_contents,
     parse_md5_listing,
     unsafe_name,
     verify_zip_file,
 )
+from airflow_provider_tcia.emulator.zipstream import ZipEntry as EmulatorEntry
+from airflow_provider_tcia.emulator.zipstream import iter_zip
+from airflow_provider_tcia.exceptions import ZipVerificationError
 
 FILES = {
     "LICENSE": b"CC BY 3.0\n",
@@ -300,7 +300,7 @@ def worker_speed(request, monkeypatch):
     if request.param == "slow":
         import time
 
-        from airflow_provider_tcia.utils import zipverify
+        from airflow_provider_tcia.downloads.verify import zipstream as zipverify
 
         update = zipverify._Hashing.update
 

@@ -17,8 +17,8 @@ from airflow_provider_tcia.exceptions import (
     TciaNotFoundError,
     TciaServerError,
 )
-from airflow_provider_tcia.hooks.transport import TciaIncompleteResponseError
-from airflow_provider_tcia.triggers.polling import apoll_once, classify, jsonable, judge, poll_once
+from airflow_provider_tcia.hooks.calls import TciaIncompleteResponseError
+from airflow_provider_tcia.polling import apoll_once, classify, jsonable, judge, poll_once
 
 KEY = "sekrit-key-0123456789"
 

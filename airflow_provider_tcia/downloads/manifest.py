@@ -21,7 +21,7 @@ from typing import Any
 
 from airflow_provider_tcia.api.redact import redact_url
 from airflow_provider_tcia.compat import ObjectStoragePath
-from airflow_provider_tcia.utils.zipverify import ZipReport
+from airflow_provider_tcia.downloads.verify.zipstream import ZipReport
 
 MANIFEST_VERSION = 1
 MANIFEST_SUFFIX = ".manifest.json"

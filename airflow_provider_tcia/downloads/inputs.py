@@ -18,7 +18,7 @@ from airflow_provider_tcia.api.jsonstream import iter_json_array
 from airflow_provider_tcia.api.uids import check_uid, shown
 from airflow_provider_tcia.compat import ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaBadRequestError
-from airflow_provider_tcia.utils.storage import as_path, suffix_format
+from airflow_provider_tcia.storage import as_path, suffix_format
 
 SERIES_FILE_FORMATS = ("json", "jsonl", "csv")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow_provider_tcia.triggers.progress import AFTER_LAG_DAYS, FORGET_MARGIN_DAYS, Progress, study_key
+from airflow_provider_tcia.triggers.announced import AFTER_LAG_DAYS, FORGET_MARGIN_DAYS, Progress, study_key
 
 D = dt.date(2024, 5, 10)
 
