@@ -42,7 +42,7 @@ PYTEST_ARGS ?=
 #: driver, the Celery deployment test's Redis broker and PostgreSQL database.
 SYSTEM_PACKAGES := chromium:chromium chromedriver:chromium-driver redis-server:redis-server pg_ctlcluster:postgresql
 
-.PHONY: install system-deps demo test lint bench emulator clean
+.PHONY: install system-deps demo test lint bench bench-compare emulator clean
 
 $(CONSTRAINTS):
 	@echo "No constraints for Airflow $(VERSION): supported versions are $(SUPPORTED_AIRFLOW)" >&2
@@ -105,6 +105,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m tests.benchmarks.run
+
+# Before/after: BASE's benchmarks and this tree's, side by side in one run (tests/benchmarks/compare.py).
+bench-compare: $(STAMP)
+	$(PY) -m tests.benchmarks.compare $(BASE) $(BENCHES)
 
 emulator: $(STAMP)
 	$(VENV)/bin/tcia-emulator --port 8780
