@@ -14,10 +14,10 @@ from airflow_provider_tcia.exceptions import (
     TciaBadRequestError,
     TciaConfigurationError,
     TciaCorruptPayloadError,
+    TciaIncompleteResponseError,
     TciaNotFoundError,
     TciaServerError,
 )
-from airflow_provider_tcia.hooks.calls import TciaIncompleteResponseError
 from airflow_provider_tcia.polling import apoll_once, classify, jsonable, judge, poll_once
 
 KEY = "sekrit-key-0123456789"

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from airflow_provider_tcia.hooks.calls import TciaIncompleteResponseError
+from airflow_provider_tcia.exceptions import TciaIncompleteResponseError
 from tests.emulator.conftest import GBM_SERIES, GBM_SOP
 
 
