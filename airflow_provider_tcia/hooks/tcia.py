@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import re
 import time
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal, overload
 
 import httpx
 import requests
 from requests.adapters import HTTPAdapter
 
-from airflow_provider_tcia.api.endpoints import ENDPOINTS, Endpoint, check_format, check_query, get_endpoint
+from airflow_provider_tcia.api.endpoints import Endpoint, check_format, check_query, get_endpoint
 from airflow_provider_tcia.api.formats import columns_of, iter_rendered
 from airflow_provider_tcia.api.generations import ApiRequest
 from airflow_provider_tcia.api.jsonstream import iter_json_array
@@ -42,13 +41,14 @@ from airflow_provider_tcia.hooks.calls import (
     prepare,
 )
 from airflow_provider_tcia.hooks.config import TciaConfig, extra_secrets, parse_extras
+from airflow_provider_tcia.hooks.queries import TciaQueryMethods
 
 _PEEK = 512
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 _TRANSIENT_ASYNC = (httpx.TransportError,)
 
 
-class TciaHook(BaseHook):
+class TciaHook(TciaQueryMethods, BaseHook):
     """Talks to The Cancer Imaging Archive through a ``tcia`` connection.
 
     The connection's password is the API key (the legacy API; NBIA needs none). Its extras choose the server:
@@ -151,6 +151,11 @@ class TciaHook(BaseHook):
             del self.__dict__["session"]
 
     # --- queries ------------------------------------------------------------------------------------
+    # The endpoint methods (get_series …) are TciaQueryMethods'; each is query() on its endpoint.
+    @overload
+    def query(self, endpoint: str, *, format: Literal["json"] = "json", **params: Any) -> list[dict[str, Any]]: ...
+    @overload
+    def query(self, endpoint: str, *, format: str, **params: Any) -> list[dict[str, Any]] | str: ...
     def query(self, endpoint: str, *, format: str = "json", **params: Any) -> list[dict[str, Any]] | str:
         """Call a query endpoint by name (seed or NBIA spelling).
 
@@ -405,35 +410,3 @@ def _proxy(config: TciaConfig) -> str | None:
     if not config.proxies:
         return None
     return config.proxies.get("https") or config.proxies.get("http")
-
-
-def _endpoint_method(ep: Endpoint):
-    """The hook method of one query endpoint, with a real signature and docstring built from the table."""
-    required = [p for p in ep.params if p.required]
-    optional = [p for p in ep.params if not p.required]
-    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    parameters += [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in required]
-    parameters += [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None) for p in optional]
-    parameters.append(inspect.Parameter("format", inspect.Parameter.KEYWORD_ONLY, default="json"))
-    signature = inspect.Signature(parameters)
-
-    def method(*args: Any, **kwargs: Any) -> list[dict[str, Any]] | str:
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        values = dict(bound.arguments)
-        self = values.pop("self")
-        return self.query(ep.name, **values)
-
-    method.__name__ = method.__qualname__ = ep.method
-    method.__signature__ = signature  # type: ignore[attr-defined]
-    lines = [f"{ep.description} (``{ep.name}``).", ""]
-    lines += [f":param {p.name}: {p.description}{' (required)' if p.required else ''}." for p in ep.params]
-    lines.append(":param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text).")
-    method.__doc__ = "\n".join(lines)
-    return method
-
-
-for _ep in ENDPOINTS.values():
-    if _ep.kind == "query":
-        setattr(TciaHook, _ep.method, _endpoint_method(_ep))
-del _ep

@@ -1,9 +1,20 @@
 """Operators for TCIA's query endpoints: one base class, and one small declaration per endpoint.
 
 :class:`TciaQueryOperator` does the work for any query endpoint. Each endpoint's operator
-(:class:`TciaGetSeriesOperator`, …) only names its endpoint; its keyword arguments, templated fields and
-docstring come from the endpoint table (:mod:`airflow_provider_tcia.api.endpoints`), so adding an endpoint
-is one table entry and one line here.
+(:class:`TciaGetSeriesOperator`, …) names its endpoint and writes out an ``__init__`` taking the endpoint's
+parameters as keyword arguments, so type checkers and IDEs see them; its templated fields come from the
+endpoint table (:mod:`airflow_provider_tcia.api.endpoints`), which stays the source of truth:
+``tests/api/test_typed_api.py`` fails, printing the code to paste, until a new endpoint's operator is here
+and matches the table.
+
+Typing, and what it does not check: every endpoint parameter is ``str | None = None`` (dates also take a
+date), the required ones too — their value may come from ``default_args``, ``.partial()``/``.expand()`` or a
+template, and ``execute()`` checks it. The operators' own and BaseOperator's arguments (``task_id``,
+``retries`` …) pass through ``**kwargs: Any``: BaseOperator's differ between Airflow 2.11 and 3.3, and a
+copy of them as a ``TypedDict`` would go stale. A misspelt keyword (``colection=``) is not a type error
+here, but Airflow refuses it when the DAG is parsed ("Invalid arguments were passed to …";
+``tests/operators/test_query_operators_unit.py``). The hook's methods have no ``**kwargs``: there a
+misspelling is a type error too.
 
 The result goes to XCom by default (the rows, as the task's return value, refused above ``max_xcom_bytes``),
 or to ``output_path`` on any object storage Airflow knows (``file://``, ``s3://conn_id@bucket/key`` …) in
@@ -12,8 +23,8 @@ json, jsonl, csv, xml or html, streamed and published only once complete; XCom t
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -35,14 +46,12 @@ from airflow_provider_tcia.operators.output import (
     write_text,
 )
 from airflow_provider_tcia.operators.parquet import require_pyarrow, write_parquet
+from airflow_provider_tcia.operators.xcom import DEFAULT_MAX_XCOM_BYTES, check_max_xcom_bytes, json_bytes
 from airflow_provider_tcia.storage import as_path, atomic_writer
 from airflow_provider_tcia.task_errors import fail_fast
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-#: Default cap on the serialized JSON pushed to XCom (1 MiB): more belongs in object storage.
-DEFAULT_MAX_XCOM_BYTES = 1 << 20
 
 _T = TypeVar("_T")
 
@@ -81,6 +90,7 @@ class TciaQueryOperator(BaseOperator):
         ``output_path``. Templated.
     :param max_xcom_bytes: refuse to push rows to XCom whose JSON exceeds this many bytes (default 1 MiB);
         the rows are counted as they stream in, so a huge result is refused without being held in memory.
+        The same cap holds for every operator: see :mod:`airflow_provider_tcia.operators.xcom`.
     """
 
     template_fields: Sequence[str] = ("parameters", "tcia_conn_id", "output_path", "output_format")
@@ -105,6 +115,7 @@ class TciaQueryOperator(BaseOperator):
         cls.template_fields = (*cls.endpoint_params, "tcia_conn_id", "output_path", "output_format")
         cls.template_fields_renderers = {}
         if "__init__" not in cls.__dict__:
+            # A subclass declaring only its endpoint (as users may); this module's operators write theirs out.
             cls.__init__ = _endpoint_init(cls, ep)  # type: ignore[method-assign]
         if not cls.__doc__:
             cls.__doc__ = _endpoint_doc(ep)
@@ -133,13 +144,11 @@ class TciaQueryOperator(BaseOperator):
                 f"({', '.join(self.endpoint_params or ()) or 'none'}) as keyword arguments, "
                 "not endpoint= or parameters="
             )
-        if isinstance(max_xcom_bytes, bool) or not isinstance(max_xcom_bytes, int) or max_xcom_bytes <= 0:
-            raise ValueError(f"max_xcom_bytes must be a positive number of bytes, not {max_xcom_bytes!r}")
         self.parameters = parameters
         self.tcia_conn_id = tcia_conn_id
         self.output_path = output_path
         self.output_format = output_format
-        self.max_xcom_bytes = max_xcom_bytes
+        self.max_xcom_bytes = check_max_xcom_bytes(max_xcom_bytes)
 
     # --- running ------------------------------------------------------------------------------------
     def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any] | None:
@@ -233,7 +242,7 @@ class TciaQueryOperator(BaseOperator):
             rows: list[dict[str, Any]] = []
             size = 2  # "[]"
             for row in hook.iter_rows(ep.name, **params):
-                size += len(json.dumps(row, ensure_ascii=False).encode()) + 2  # ", "
+                size += json_bytes(row) + 2  # ", "
                 if size > self.max_xcom_bytes:
                     raise TciaResultTooLargeError(
                         f"{_describe(ep, params)} returned more than {self.max_xcom_bytes} bytes of JSON (after "
@@ -327,55 +336,307 @@ def _endpoint_doc(ep: Endpoint) -> str:
 
 
 class TciaGetCollectionValuesOperator(TciaQueryOperator):
+    """Set of all collection names (``getCollectionValues``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+    """
+
     endpoint = "getCollectionValues"
+
+    # Its own, with no parameters: the base class's would show endpoint= and parameters=, which it refuses.
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
 
 
 class TciaGetModalityValuesOperator(TciaQueryOperator):
+    """Set of all modality values (``getModalityValues``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM. Templated.
+    :param body_part_examined: A DICOM body part, e.g. BRAIN. Templated.
+    """
+
     endpoint = "getModalityValues"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        body_part_examined: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+        self.body_part_examined = body_part_examined
 
 
 class TciaGetBodyPartValuesOperator(TciaQueryOperator):
+    """Set of all body part values (``getBodyPartValues``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM. Templated.
+    :param modality: A DICOM modality, e.g. MR. Templated.
+    """
+
     endpoint = "getBodyPartValues"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        modality: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+        self.modality = modality
 
 
 class TciaGetManufacturerValuesOperator(TciaQueryOperator):
+    """Set of all manufacturer values (``getManufacturerValues``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM. Templated.
+    :param modality: A DICOM modality, e.g. MR. Templated.
+    :param body_part_examined: A DICOM body part, e.g. BRAIN. Templated.
+    """
+
     endpoint = "getManufacturerValues"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        modality: str | None = None,
+        body_part_examined: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+        self.modality = modality
+        self.body_part_examined = body_part_examined
 
 
 class TciaGetPatientOperator(TciaQueryOperator):
+    """Set of patient objects (``getPatient``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM. Templated.
+    """
+
     endpoint = "getPatient"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
 
 
 class TciaPatientsByModalityOperator(TciaQueryOperator):
+    """Set of patient objects with at least one series of a modality (``PatientsByModality``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM (required). Templated.
+    :param modality: A DICOM modality, e.g. MR (required). Templated.
+    """
+
     endpoint = "PatientsByModality"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        modality: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+        self.modality = modality
 
 
 class TciaGetPatientStudyOperator(TciaQueryOperator):
+    """Set of patient-study objects (``getPatientStudy``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM. Templated.
+    :param patient_id: A patient ID. Templated.
+    :param study_instance_uid: A study's StudyInstanceUID. Templated.
+    """
+
     endpoint = "getPatientStudy"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        patient_id: str | None = None,
+        study_instance_uid: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+        self.patient_id = patient_id
+        self.study_instance_uid = study_instance_uid
 
 
 class TciaGetSeriesOperator(TciaQueryOperator):
+    """Set of series objects (``getSeries``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM. Templated.
+    :param patient_id: A patient ID. Templated.
+    :param study_instance_uid: A study's StudyInstanceUID. Templated.
+    :param modality: A DICOM modality, e.g. MR. Templated.
+    :param series_instance_uid: A series' SeriesInstanceUID. Templated.
+    :param body_part_examined: A DICOM body part, e.g. BRAIN. Templated.
+    :param manufacturer_model_name: Equipment model. Templated.
+    :param manufacturer: Equipment manufacturer. Templated.
+    """
+
     endpoint = "getSeries"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        patient_id: str | None = None,
+        study_instance_uid: str | None = None,
+        modality: str | None = None,
+        series_instance_uid: str | None = None,
+        body_part_examined: str | None = None,
+        manufacturer_model_name: str | None = None,
+        manufacturer: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+        self.patient_id = patient_id
+        self.study_instance_uid = study_instance_uid
+        self.modality = modality
+        self.series_instance_uid = series_instance_uid
+        self.body_part_examined = body_part_examined
+        self.manufacturer_model_name = manufacturer_model_name
+        self.manufacturer = manufacturer
 
 
 class TciaGetSeriesSizeOperator(TciaQueryOperator):
+    """Total byte size and object count of a series (``getSeriesSize``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param series_instance_uid: A series' SeriesInstanceUID (required). Templated.
+    """
+
     endpoint = "getSeriesSize"
+
+    def __init__(
+        self,
+        *,
+        series_instance_uid: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.series_instance_uid = series_instance_uid
 
 
 class TciaGetSOPInstanceUIDsOperator(TciaQueryOperator):
+    """Set of SOP instance UIDs of a series (``getSOPInstanceUIDs``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param series_instance_uid: A series' SeriesInstanceUID (required). Templated.
+    """
+
     endpoint = "getSOPInstanceUIDs"
+
+    def __init__(
+        self,
+        *,
+        series_instance_uid: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.series_instance_uid = series_instance_uid
 
 
 class TciaNewPatientsInCollectionOperator(TciaQueryOperator):
+    """Set of patient objects added to a collection after a date (``NewPatientsInCollection``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM (required). Templated.
+    :param date: Only what was added after this date (YYYY-MM-DD) (required). Templated.
+    """
+
     endpoint = "NewPatientsInCollection"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        date: str | dt.date | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+        self.date = date
 
 
 class TciaNewStudiesInPatientCollectionOperator(TciaQueryOperator):
+    """Set of patient-study objects added to a collection (or a patient of it) after a date (``NewStudiesInPatientCollection``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM (required). Templated.
+    :param date: Only what was added after this date (YYYY-MM-DD) (required). Templated.
+    :param patient_id: A patient ID. Templated.
+    """
+
     endpoint = "NewStudiesInPatientCollection"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        date: str | dt.date | None = None,
+        patient_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+        self.date = date
+        self.patient_id = patient_id
 
 
 class TciaGetSharedListOperator(TciaQueryOperator):
-    endpoint = "getSharedList"
+    """Set of series objects in a shared list (``ContentsByName``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param name: The shared list's name (required). Templated.
+    """
+
+    endpoint = "ContentsByName"
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
 
 
 #: Every endpoint's operator, by the endpoint's seed name.

@@ -235,7 +235,7 @@ def test_metadata_from_the_legacy_server_and_built_for_nbia(legacy, nbia, reques
     assert [a["Name"] for a in built["Result"]["Attributes"]][:2] == ["SeriesInstanceUID", "StudyInstanceUID"]
 
 
-def test_generated_methods_have_real_signatures():
+def test_endpoint_methods_have_real_signatures():
     sig = inspect.signature(TciaHook.new_studies_in_patient_collection)
     assert list(sig.parameters) == ["self", "collection", "date", "patient_id", "format"]
     assert sig.parameters["patient_id"].default is None

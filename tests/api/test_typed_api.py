@@ -1,0 +1,224 @@
+"""The typed public API against the endpoint table: the table stays the single source of truth.
+
+Every query endpoint has one explicit hook method (:class:`~airflow_provider_tcia.hooks.queries.TciaQueryMethods`)
+and one operator class with an explicit ``__init__`` (:mod:`airflow_provider_tcia.operators.query`), so type
+checkers and IDEs see their real signatures. These tests compare them with :data:`ENDPOINTS` — names, order,
+required or optional, annotations, defaults, docstrings — and a missing or stale one fails naming it, with the
+code to paste (:func:`hook_method_source`, :func:`operator_source`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+
+import pytest
+
+from airflow_provider_tcia.api.endpoints import ENDPOINTS, QUERY_ENDPOINTS, Endpoint, Param
+from airflow_provider_tcia.hooks.queries import TciaQueryMethods
+from airflow_provider_tcia.hooks.tcia import TciaHook
+from airflow_provider_tcia.operators import query as query_module
+from airflow_provider_tcia.operators.query import QUERY_OPERATORS, TciaQueryOperator
+
+ROWS = "list[dict[str, Any]]"
+FORMAT_DOC = ":param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text)."
+
+
+def value_type(p: Param) -> str:
+    """The annotation of a parameter's value: dates also take a date or datetime (see ``parse_date``)."""
+    return "str | dt.date" if p.is_date else "str"
+
+
+def operator_class_name(ep: Endpoint) -> str:
+    words = ep.method.split("_")
+    special = {"sop": "SOP", "uids": "UIDs"}
+    return "Tcia" + "".join(special.get(w, w.capitalize()) for w in words) + "Operator"
+
+
+def _hook_params(ep: Endpoint) -> list[str]:
+    out = ["self"]
+    out += [f"{p.name}: {value_type(p)}" for p in ep.params if p.required]
+    out.append("*")
+    out += [f"{p.name}: {value_type(p)} | None = None" for p in ep.params if not p.required]
+    return out
+
+
+def hook_method_source(ep: Endpoint) -> str:
+    """The hook method an endpoint needs in ``hooks/queries.py`` (two overloads and the implementation)."""
+    params = _hook_params(ep)
+    doc = [f"{ep.description} (``{ep.name}``).", ""]
+    doc += [f":param {p.name}: {p.description}{' (required)' if p.required else ''}." for p in ep.params]
+    doc.append(FORMAT_DOC)
+    args = ", ".join(f"{p.name}={p.name}" for p in ep.params)
+    call = f'self.query("{ep.name}", {args + ", " if args else ""}format=format)'
+
+    def signature(fmt: str, returns: str) -> str:
+        return f"    def {ep.method}({', '.join([*params, fmt])}) -> {returns}:"
+
+    docstring = "\n".join(f"        {line}" if line else "" for line in doc)
+    return "\n".join(
+        [
+            "    @overload",
+            signature('format: Literal["json"] = "json"', ROWS) + " ...",
+            "    @overload",
+            signature("format: str", f"{ROWS} | str") + " ...",
+            signature('format: str = "json"', f"{ROWS} | str"),
+            f'        """{docstring.lstrip()}\n        """',
+            f"        return {call}",
+        ]
+    )
+
+
+def operator_source(ep: Endpoint) -> str:
+    """The operator class an endpoint needs in ``operators/query.py``."""
+    doc = [f"{ep.description} (``{ep.name}``).", "", "Output and validation: see :class:`TciaQueryOperator`."]
+    if ep.params:
+        doc.append("")
+    doc += [f":param {p.name}: {p.description}{' (required)' if p.required else ''}. Templated." for p in ep.params]
+    lines = [f"class {operator_class_name(ep)}(TciaQueryOperator):"]
+    lines.append('    """' + "\n".join(f"    {line}" if line else "" for line in doc).lstrip() + '\n    """')
+    lines += ["", f'    endpoint = "{ep.name}"']
+    lines.append("")
+    if not ep.params:  # its own all the same: the base's would show endpoint= and parameters=, refused here
+        lines += ["    def __init__(self, **kwargs: Any) -> None:", "        super().__init__(**kwargs)"]
+        return "\n".join(lines)
+    lines.append("    def __init__(self, *,")
+    lines += [f"        {p.name}: {value_type(p)} | None = None," for p in ep.params]
+    lines += ["        **kwargs: Any,", "    ) -> None:", "        super().__init__(**kwargs)"]
+    lines += [f"        self.{p.name} = {p.name}" for p in ep.params]
+    return "\n".join(lines)
+
+
+def _missing(what: str, source: str) -> str:
+    return f"{what}; the code for it:\n\n{source}\n"
+
+
+def _unwrapped_init(cls: type) -> typing.Callable[..., None]:
+    # BaseOperatorMeta wraps every __init__ (default_args); the code is the wrapped one.
+    return inspect.unwrap(cls.__dict__["__init__"])
+
+
+# --- the hook --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ep", QUERY_ENDPOINTS, ids=lambda ep: ep.name)
+def test_hook_method_matches_the_table(ep: Endpoint):
+    source = hook_method_source(ep)
+    method = TciaQueryMethods.__dict__.get(ep.method)
+    assert method is not None, _missing(f"TciaQueryMethods has no {ep.method}() for {ep.name}", source)
+    assert getattr(TciaHook, ep.method) is method, f"TciaHook.{ep.method} is not the one of TciaQueryMethods"
+    assert not hasattr(method, "__signature__"), f"TciaHook.{ep.method}'s signature is generated, not written"
+
+    want = inspect.Signature(
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(
+                inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=value_type(p))
+                for p in ep.params
+                if p.required
+            ),
+            *(
+                inspect.Parameter(
+                    p.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=f"{value_type(p)} | None"
+                )
+                for p in ep.params
+                if not p.required
+            ),
+            inspect.Parameter("format", inspect.Parameter.KEYWORD_ONLY, default="json", annotation="str"),
+        ],
+        return_annotation=f"{ROWS} | str",
+    )
+    assert inspect.signature(method) == want, _missing(f"TciaHook.{ep.method} differs from the table", source)
+
+    overloads = typing.get_overloads(method)
+    assert len(overloads) == 2, _missing(f"TciaHook.{ep.method} needs its two overloads (json rows, text)", source)
+    rows, text = (inspect.signature(o) for o in overloads)
+    assert rows == want.replace(
+        parameters=[
+            *list(want.parameters.values())[:-1],
+            want.parameters["format"].replace(annotation="Literal['json']"),
+        ],
+        return_annotation=ROWS,
+    ), _missing(f"TciaHook.{ep.method}'s first overload (json: rows) differs from the table", source)
+    assert text == want.replace(
+        parameters=[
+            *list(want.parameters.values())[:-1],
+            want.parameters["format"].replace(default=inspect.Parameter.empty),
+        ]
+    ), _missing(f"TciaHook.{ep.method}'s second overload (any format) differs from the table", source)
+
+    doc = inspect.getdoc(method) or ""
+    assert f"``{ep.name}``" in doc, f"TciaHook.{ep.method}'s docstring does not name {ep.name}"
+    for p in ep.params:
+        assert f":param {p.name}: {p.description}" in doc, f"TciaHook.{ep.method}'s docstring lacks {p.name}"
+        assert (" (required)" in doc.split(f":param {p.name}:")[1].split("\n")[0]) == p.required, (
+            f"TciaHook.{ep.method}'s docstring says {p.name} is {'optional' if p.required else 'required'}"
+        )
+    assert FORMAT_DOC in doc
+
+
+def test_the_hook_has_no_endpoint_method_the_table_lacks():
+    table = {ep.method for ep in QUERY_ENDPOINTS}
+    written = {name for name, value in vars(TciaQueryMethods).items() if callable(value) and not name.startswith("_")}
+    assert written - table == set(), f"TciaQueryMethods has methods for no query endpoint: {sorted(written - table)}"
+    assert issubclass(TciaHook, TciaQueryMethods)
+
+
+@pytest.mark.parametrize("ep", [ep for ep in ENDPOINTS.values() if ep.kind == "download"], ids=lambda ep: ep.name)
+def test_download_methods_take_the_table_parameters(ep: Endpoint):
+    method = getattr(TciaHook, ep.method, None)
+    assert method is not None, f"TciaHook has no {ep.method}() for {ep.name}"
+    params = inspect.signature(method).parameters
+    positional = [n for n, p in params.items() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and n != "self"]
+    assert positional == [p.name for p in ep.params if p.required], f"TciaHook.{ep.method} differs from the table"
+    assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+# --- the operators ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("ep", QUERY_ENDPOINTS, ids=lambda ep: ep.name)
+def test_operator_matches_the_table(ep: Endpoint):
+    source = operator_source(ep)
+    cls = QUERY_OPERATORS.get(ep.name)
+    assert cls is not None, _missing(f"no operator for {ep.name} in QUERY_OPERATORS", source)
+    assert cls.__name__ == operator_class_name(ep), f"{ep.name}'s operator is {cls.__name__}"
+    assert "__init__" in vars(cls), _missing(f"{cls.__name__} has no __init__ of its own", source)
+    init = _unwrapped_init(cls)
+    assert not hasattr(init, "__signature__"), _missing(f"{cls.__name__}.__init__ is generated, not written", source)
+
+    # Every endpoint parameter is keyword-only and defaults to None, the required ones too: a value may come
+    # from default_args, .partial()/.expand() or a template, and execute() checks it (the same error as ever).
+    want = inspect.Signature(
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(
+                inspect.Parameter(
+                    p.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=f"{value_type(p)} | None"
+                )
+                for p in ep.params
+            ),
+            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD, annotation="Any"),
+        ],
+        return_annotation="None",
+    )
+    assert inspect.signature(init) == want, _missing(f"{cls.__name__}.__init__ differs from the table", source)
+    assert cls.endpoint == ep.name
+    assert list(cls.template_fields) == [*(p.name for p in ep.params), "tcia_conn_id", "output_path", "output_format"]
+
+    doc = cls.__doc__ or ""
+    assert f"``{ep.name}``" in doc, f"{cls.__name__}'s docstring does not name {ep.name}"
+    for p in ep.params:
+        assert f":param {p.name}: {p.description}" in doc, f"{cls.__name__}'s docstring lacks {p.name}"
+
+
+def test_there_is_no_operator_the_table_lacks():
+    assert sorted(QUERY_OPERATORS) == sorted(ep.name for ep in QUERY_ENDPOINTS)
+    defined = {
+        name
+        for name, value in vars(query_module).items()
+        if isinstance(value, type) and issubclass(value, TciaQueryOperator) and value is not TciaQueryOperator
+    }
+    assert defined == {cls.__name__ for cls in QUERY_OPERATORS.values()}
+
+
+def test_every_operator_is_exported():
+    from airflow_provider_tcia import operators
+
+    assert {cls.__name__ for cls in QUERY_OPERATORS.values()} <= set(operators.__all__)
