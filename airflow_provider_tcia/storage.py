@@ -4,11 +4,18 @@ Data is written under a hidden temporary name beside the destination (``.<name>.
 into place only when the writer finished without error; on error the temporary object is removed. On
 ``file://`` the move is an atomic rename; on object stores it is a server-side copy then delete, so readers
 of the final key see the old object or the whole new one, never a prefix of it.
+
+The primitives, in one place: :func:`atomic_writer` (one object), :func:`publish` (a finished temporary object
+or folder moved into place), :func:`replace_tree` and :func:`publish_tree` (a folder replacing another; object by
+object on object stores), :func:`open_writer` and :class:`FolderSink` (streamed writes: a plain file locally, a
+multipart upload in small parts elsewhere), :func:`remove_path` (a file, object or folder, if it exists).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from typing import IO
@@ -18,6 +25,8 @@ from airflow_provider_tcia.compat import ObjectStoragePath
 PARTIAL_MARK = ".partial-"
 #: ObjectStoragePath protocols that are this machine's file system (where a rename is atomic).
 LOCAL_PROTOCOLS = ("file", "local", "")
+#: Part size of uploads to object stores: the least S3 accepts, so each upload buffers little.
+UPLOAD_BLOCK = 5 << 20
 #: Path suffixes that name a data format (the query operators write these; the download operator reads them).
 SUFFIX_FORMATS = {
     ".json": "json",
@@ -70,8 +79,6 @@ def publish(tmp: ObjectStoragePath, final: ObjectStoragePath) -> None:
     """Move a finished temporary object or directory tree into place."""
     if final.protocol in LOCAL_PROTOCOLS:
         # Same filesystem: os.replace is atomic for files and, for directories, when final is absent.
-        import os
-
         os.replace(tmp.path, final.path)
         return
     fs = final.fs
@@ -100,3 +107,89 @@ def atomic_writer(path: ObjectStoragePath, mode: str = "wb", *, lineage: bool = 
             if tmp.exists():
                 tmp.unlink()
         raise
+
+
+class FolderSink:
+    """Writes each extracted entry under a (temporary) folder on any object storage."""
+
+    def __init__(self, root: ObjectStoragePath) -> None:
+        self.root = root
+        self.local = root.protocol in LOCAL_PROTOCOLS
+        self._folders: set[str] = set()
+        if self.local:
+            os.makedirs(root.path, exist_ok=True)
+            self._folders.add(os.path.normpath(root.path))
+
+    def open(self, name: str) -> IO[bytes]:
+        if self.local:
+            path = os.path.join(self.root.path, *name.split("/"))
+            folder = os.path.normpath(os.path.dirname(path))
+            if folder not in self._folders:  # (a TCIA zip is flat: its files go straight into the root)
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
+            return open(path, "wb")
+        return (self.root / name).open("wb", block_size=UPLOAD_BLOCK)
+
+
+@contextlib.contextmanager
+def open_writer(path: ObjectStoragePath) -> Iterator[IO[bytes]]:
+    """Open ``path`` for writing: a plain file on ``file://``, a multipart upload in small parts elsewhere."""
+    if path.protocol in LOCAL_PROTOCOLS:
+        os.makedirs(os.path.dirname(path.path), exist_ok=True)
+        with open(path.path, "wb") as fh:
+            yield fh
+    else:
+        with path.open("wb", block_size=UPLOAD_BLOCK) as fh:
+            yield fh
+
+
+def replace_tree(tmp: ObjectStoragePath, final: ObjectStoragePath) -> None:
+    """Move a finished temporary folder into place, replacing a folder already at ``final`` whole (on local paths
+    it is first renamed aside, then removed): by a rename on local paths, object by object elsewhere
+    (:func:`publish_tree`)."""
+    if final.exists():
+        old = temporary_sibling(final)
+        if final.protocol in LOCAL_PROTOCOLS:
+            os.replace(final.path, old.path)
+        else:
+            old = final
+        remove_path(old)
+    if final.protocol not in LOCAL_PROTOCOLS:
+        publish_tree(tmp, final)
+    else:
+        publish(tmp, final)
+
+
+def publish_tree(tmp: ObjectStoragePath, final: ObjectStoragePath) -> None:
+    """Copy every object under ``tmp`` to the same name under ``final``, then delete ``tmp``. Object stores
+    have no atomic folder rename: if a copy fails, the objects already copied are deleted again."""
+    fs = tmp.fs
+    source = tmp.path.rstrip("/")
+    target = final.path.rstrip("/")
+    copied: list[str] = []
+    try:
+        for name in fs.find(source):
+            destination = target + name[len(source) :]
+            fs.copy(name, destination)
+            copied.append(destination)
+    except BaseException:
+        for name in copied:
+            with contextlib.suppress(Exception):
+                fs.rm_file(name)
+        raise
+    fs.rm(source, recursive=True)
+
+
+def remove_path(path: ObjectStoragePath) -> None:
+    """Remove a file, an object, or a folder / prefix with everything under it, if it exists."""
+    try:
+        if path.protocol in LOCAL_PROTOCOLS:
+            if os.path.isdir(path.path):
+                shutil.rmtree(path.path)
+            elif os.path.lexists(path.path):
+                os.remove(path.path)
+            return
+        if path.exists():
+            path.fs.rm(path.path, recursive=True)
+    except FileNotFoundError:
+        pass

@@ -34,8 +34,9 @@ from typing import Any
 
 from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.compat import ObjectStoragePath
+from airflow_provider_tcia.downloads.layout import image_path
+from airflow_provider_tcia.downloads.pool import gathered_failure, run_in_pool
 from airflow_provider_tcia.downloads.progress import DownloadProgress
-from airflow_provider_tcia.downloads.series import gathered_failure, run_in_pool
 from airflow_provider_tcia.downloads.verify.dicom import DicomStructureChecker
 from airflow_provider_tcia.exceptions import BodyFailure, DownloadStopped, TciaCorruptPayloadError
 from airflow_provider_tcia.hooks.calls import TciaIncompleteResponseError
@@ -71,10 +72,6 @@ def media_storage_sop_instance_uid(head: bytes) -> str | None:
             return head[start : start + length].rstrip(b"\x00 ").decode("ascii", errors="replace")
         i = start + length
     return None
-
-
-def image_path(destination: ObjectStoragePath, series_instance_uid: str, sop_instance_uid: str) -> ObjectStoragePath:
-    return destination / series_instance_uid / f"{sop_instance_uid}.dcm"
 
 
 @dataclass(frozen=True)

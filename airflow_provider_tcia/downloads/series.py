@@ -16,64 +16,54 @@ removed on failure.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
-import os
 import queue
-import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.api.uids import shown
 from airflow_provider_tcia.compat import ObjectStoragePath
-from airflow_provider_tcia.downloads.inputs import SeriesRef, check_segment, text_or_none
-from airflow_provider_tcia.downloads.manifest import (
-    MANIFEST_SUFFIX,
-    build_manifest,
-    check_present,
-    listing_mismatch,
-    stored_listing,
-)
+from airflow_provider_tcia.downloads.inputs import SeriesRef, text_or_none
+from airflow_provider_tcia.downloads.layout import DownloadPlan
+from airflow_provider_tcia.downloads.manifest import build_manifest, check_present, listing_mismatch, stored_listing
+from airflow_provider_tcia.downloads.pool import gathered_failure, run_in_pool
 from airflow_provider_tcia.downloads.progress import DownloadProgress, human_bytes
-from airflow_provider_tcia.downloads.verify.zipstream import (
-    HashWorkers,
-    StreamingZipVerifier,
-    ZipEntry,
-    ZipReport,
-    check_contents,
-    verify_zip_file,
-)
+from airflow_provider_tcia.downloads.verify.contents import check_contents
+from airflow_provider_tcia.downloads.verify.fallback import verify_zip_file
+from airflow_provider_tcia.downloads.verify.hashing import HashWorkers
+from airflow_provider_tcia.downloads.verify.zipstream import StreamingZipVerifier, ZipEntry, ZipReport
 from airflow_provider_tcia.exceptions import (
     BodyFailure,
     DownloadStopped,
     TciaCorruptPayloadError,
-    TciaDownloadError,
     TciaError,
     TciaNotFoundError,
     TciaStoredDataError,
 )
 from airflow_provider_tcia.hooks.calls import TciaIncompleteResponseError
 from airflow_provider_tcia.hooks.tcia import TciaHook, TciaStream
-from airflow_provider_tcia.storage import LOCAL_PROTOCOLS, atomic_writer, publish, temporary_sibling
+from airflow_provider_tcia.storage import (
+    FolderSink,
+    atomic_writer,
+    open_writer,
+    publish,
+    remove_path,
+    replace_tree,
+    temporary_sibling,
+)
 
-LAYOUTS = ("zip", "extract")
 #: Bytes read from the socket at a time (into a reused buffer).
 READ_BUFFER = 1 << 20
 #: Read buffers of one download when its hashes are computed on worker threads (bounds the memory in flight).
 PIPELINE_DEPTH = 6
 #: Threads computing CRC-32s and MD5s when one series downloads at a time.
 HASH_WORKERS = 2
-#: Part size of uploads to object stores: the least S3 accepts, so each upload buffers little.
-UPLOAD_BLOCK = 5 << 20
-K = TypeVar("K")
-R = TypeVar("R")
 
 
 @dataclass
@@ -102,33 +92,37 @@ class SeriesResult:
         }
 
 
-@dataclass(frozen=True)
-class DownloadPlan:
-    """Where each series goes.
+@dataclass
+class SeriesJob:
+    """One series being downloaded: what its attempts share, and how many there were."""
 
-    :param destination: the root folder (any object storage).
-    :param layout: ``zip`` (``<folder>/<SeriesInstanceUID>.zip``) or ``extract``
-        (``<folder>/<SeriesInstanceUID>/<files>``).
-    :param nested: ``<folder>`` is ``<destination>/<PatientID>/<StudyInstanceUID>`` instead of the root.
-    """
+    ref: SeriesRef
+    count_source: str
+    """Where ``ref.image_count`` came from, for messages."""
+    data_path: ObjectStoragePath
+    manifest_path: ObjectStoragePath
+    extract: bool
+    started: float
+    attempts: int = 0
+    spool: bool = False
+    """Download the zip whole, then check (and extract) it: it could not be followed while it streamed."""
 
-    destination: ObjectStoragePath
-    layout: str = "zip"
-    nested: bool = False
+    @property
+    def uid(self) -> str:
+        return self.ref.series_instance_uid
 
-    def folder(self, ref: SeriesRef) -> ObjectStoragePath:
-        if not self.nested:
-            return self.destination
-        patient = check_segment(ref.patient_id, f"PatientID of series {ref.series_instance_uid}")
-        study = check_segment(ref.study_instance_uid, f"StudyInstanceUID of series {ref.series_instance_uid}")
-        return self.destination / patient / study
+    @property
+    def what(self) -> str:
+        """How messages name the request."""
+        return f"getImage(SeriesInstanceUID={self.uid!r})"
 
-    def data_path(self, ref: SeriesRef) -> ObjectStoragePath:
-        uid = ref.series_instance_uid
-        return self.folder(ref) / (f"{uid}.zip" if self.layout == "zip" else uid)
-
-    def manifest_path(self, ref: SeriesRef) -> ObjectStoragePath:
-        return self.folder(ref) / f"{ref.series_instance_uid}{MANIFEST_SUFFIX}"
+    def temporaries(self) -> tuple[ObjectStoragePath, ObjectStoragePath]:
+        """Fresh temporary names for an attempt, beside the data: the data's, and the zip's (the same one unless
+        the zip is extracted)."""
+        data_tmp = temporary_sibling(self.data_path)
+        if not self.extract:
+            return data_tmp, data_tmp
+        return data_tmp, temporary_sibling(self.data_path.parent / f"{self.uid}.zip")
 
 
 class _Respool(Exception):
@@ -238,14 +232,15 @@ class SeriesDownloader:
                     verified=True, skipped=True, manifest=str(manifest_path),
                 )  # fmt: skip
             if presence.stale:
-                _remove(manifest_path)  # (it vouches for data that is no longer what was verified)
+                remove_path(manifest_path)  # (it vouches for data that is no longer what was verified)
                 self.log.warning(
                     "series %s is downloaded again: %s; its manifest no longer vouches for it and is removed",
                     uid, presence.reason,
                 )  # fmt: skip
             elif presence.reason != "no manifest":
                 self.log.info("series %s is downloaded again: %s", uid, presence.reason)
-            result = self._with_retries(ref, count_source, data_path, manifest_path, started)
+            extract = self.plan.layout == "extract"
+            result = self._with_retries(SeriesJob(ref, count_source, data_path, manifest_path, extract, started))
         except BaseException:
             self.progress.series_finished(failed=True)
             raise
@@ -298,27 +293,17 @@ class SeriesDownloader:
                 self._patients[study_instance_uid] = next(filter(None, found), None)
             return self._patients[study_instance_uid]
 
-    def _with_retries(
-        self,
-        ref: SeriesRef,
-        count_source: str,
-        data_path: ObjectStoragePath,
-        manifest_path: ObjectStoragePath,
-        started: float,
-    ) -> SeriesResult:
-        uid = ref.series_instance_uid
-        attempts = 0
-        spool = False
+    def _with_retries(self, job: SeriesJob) -> SeriesResult:
+        uid = job.uid
 
         def download_once() -> SeriesResult:
-            nonlocal attempts, spool
-            attempts += 1
+            job.attempts += 1
             while True:
                 try:
-                    return self._attempt(ref, count_source, data_path, manifest_path, attempts, spool, started)
+                    return self._attempt(job)
                 except _Respool as why:  # (the same attempt, the zip downloaded whole this time)
                     self.log.warning("series %s: %s; downloading it whole, then checking and extracting it", uid, why)
-                    spool = True
+                    job.spool = True
 
         def pause(delay: float) -> None:
             if self._stop.wait(delay):
@@ -333,83 +318,67 @@ class SeriesDownloader:
         except BodyFailure as failure:
             err = failure.error
             raise type(err)(
-                f"series {uid}: gave up after {attempts} downloads (max_retries={policy.max_retries}); the last: {err}"
+                f"series {uid}: gave up after {job.attempts} downloads (max_retries={policy.max_retries}); the last: "
+                f"{err}"
             ) from None
 
-    def _attempt(
-        self,
-        ref: SeriesRef,
-        count_source: str,
-        data_path: ObjectStoragePath,
-        manifest_path: ObjectStoragePath,
-        attempt: int,
-        spool: bool,
-        started: float,
-    ) -> SeriesResult:
-        uid = ref.series_instance_uid
-        what = f"getImage(SeriesInstanceUID={uid!r})"
-        extract = self.plan.layout == "extract"
-        data_tmp = temporary_sibling(data_path)
-        zip_tmp = temporary_sibling(data_path.parent / f"{uid}.zip") if extract else data_tmp
+    def _attempt(self, job: SeriesJob) -> SeriesResult:
+        ref, uid, what = job.ref, job.uid, job.what
+        data_tmp, zip_tmp = job.temporaries()
         try:
             with self.hook.stream_image(uid, md5=self.md5) as stream:
                 try:
-                    report = self._receive(stream, what, data_tmp, zip_tmp, extract=extract, spool=spool)
+                    report = self._receive(stream, job, data_tmp, zip_tmp)
                     check_contents(
                         report,
                         expected_count=ref.image_count,
-                        count_source=count_source,
+                        count_source=job.count_source,
                         require_md5=stream.md5_included,
                         what=what,
                     )
                 except (TciaIncompleteResponseError, TciaCorruptPayloadError) as err:
                     raise BodyFailure(err) from err
                 source_url = stream.url
-            self._publish(data_tmp, data_path, manifest_path)
-            stored = self._check_stored(uid, data_path, report)
+            self._publish(job, data_tmp)
+            stored = self._check_stored(job, report)
             config = self.hook.config
             manifest = build_manifest(
                 series_instance_uid=uid,
                 layout=self.plan.layout,
-                path=data_path,
+                path=job.data_path,
                 report=report,
                 source_url=source_url,
                 api=f"{config.generation.name} {config.generation.version}",
-                attempts=attempt,
-                seconds=time.monotonic() - started,
+                attempts=job.attempts,
+                seconds=time.monotonic() - job.started,
                 patient_id=ref.patient_id,
                 study_instance_uid=ref.study_instance_uid,
                 stored=stored,
             )
-            with atomic_writer(manifest_path, lineage=False) as fh:  # a sidecar: no lineage event of its own
+            with atomic_writer(job.manifest_path, lineage=False) as fh:  # a sidecar: no lineage event of its own
                 fh.write(json.dumps(manifest, indent=1).encode())
         finally:
             for leftover in {str(data_tmp): data_tmp, str(zip_tmp): zip_tmp}.values():
-                _remove(leftover)
+                remove_path(leftover)
         files = len(report.dicom_entries)
-        seconds = time.monotonic() - started
+        seconds = time.monotonic() - job.started
         self.log.info(
             "series %s: %s, %d files, verified (%s); at %s",
-            uid, human_bytes(report.zip_bytes), files, "; ".join(report.checks), data_path,
+            uid, human_bytes(report.zip_bytes), files, "; ".join(report.checks), job.data_path,
         )  # fmt: skip
         return SeriesResult(
-            uid, str(data_path), report.zip_bytes, files, verified=True, skipped=False,
-            manifest=str(manifest_path), seconds=seconds, attempts=attempt,
+            uid, str(job.data_path), report.zip_bytes, files, verified=True, skipped=False,
+            manifest=str(job.manifest_path), seconds=seconds, attempts=job.attempts,
         )  # fmt: skip
 
     def _receive(
-        self,
-        stream: TciaStream,
-        what: str,
-        data_tmp: ObjectStoragePath,
-        zip_tmp: ObjectStoragePath,
-        *,
-        extract: bool,
-        spool: bool,
+        self, stream: TciaStream, job: SeriesJob, data_tmp: ObjectStoragePath, zip_tmp: ObjectStoragePath
     ) -> ZipReport:
-        """Stream the body to its temporary place while checking it; the report of a complete zip."""
+        """Stream the body to its temporary place (``zip_tmp``, or extracted to ``data_tmp``) while checking it;
+        the report of a complete zip."""
         # One series at a time: CRC-32s and MD5s on two worker threads (entry by entry) while this one receives,
         # writes and follows the zip's structure. Several series at once keep both cores busy without them.
+        what, extract, spool = job.what, job.extract, job.spool
         workers = HashWorkers(HASH_WORKERS) if self._pipelined and not spool else None
         verifier = None
         check_dicom = self._checks_dicom()
@@ -454,12 +423,12 @@ class SeriesDownloader:
             return bool(self.check_dicom)
         return not (self.md5 and self.hook.config.generation.offers_md5())
 
-    def _check_stored(self, uid: str, data_path: ObjectStoragePath, report: ZipReport) -> dict[str, dict]:
-        """What is at ``data_path`` now that it is in place, compared with what was verified: the zip's size, or
+    def _check_stored(self, job: SeriesJob, report: ZipReport) -> dict[str, dict]:
+        """What is at the data path now that it is in place, compared with what was verified: the zip's size, or
         every file of the folder with its size (an object store's copies, object by object, included). Returns
         that listing (with each object's stamp) for the manifest. A mismatch removes the data again and raises:
         nothing that differs from what was verified stays, or is called verified."""
-        layout = self.plan.layout
+        layout, data_path = self.plan.layout, job.data_path
         if layout == "zip":
             expected = {data_path.name: {"size": report.zip_bytes}}
         else:
@@ -467,9 +436,9 @@ class SeriesDownloader:
         found = stored_listing(data_path, layout)
         problem = listing_mismatch(expected, found, data_path.name)
         if problem is not None:
-            _remove(data_path)
+            remove_path(data_path)
             raise TciaStoredDataError(
-                f"series {uid}: once moved into place at {data_path}, {problem} — what is stored is not what was "
+                f"series {job.uid}: once moved into place at {data_path}, {problem} — what is stored is not what was "
                 "verified, so it was removed again"
             )
         return {name: found[name] for name in expected}
@@ -513,132 +482,15 @@ class SeriesDownloader:
         if entry.is_dicom:
             self.progress.add(files=1)
 
-    def _publish(self, tmp: ObjectStoragePath, data_path: ObjectStoragePath, manifest_path: ObjectStoragePath) -> None:
+    def _publish(self, job: SeriesJob, tmp: ObjectStoragePath) -> None:
         """Move verified data into place. An old manifest goes first, so the series counts as absent until
         the new manifest is written; an old folder is replaced whole (a zip by an atomic rename)."""
-        _remove(manifest_path)
-        data_path.parent.mkdir(parents=True, exist_ok=True)
-        if self.plan.layout == "extract" and data_path.exists():
-            old = temporary_sibling(data_path)
-            if data_path.protocol in LOCAL_PROTOCOLS:
-                os.replace(data_path.path, old.path)
-            else:
-                old = data_path
-            _remove(old)
-        if self.plan.layout == "extract" and data_path.protocol not in LOCAL_PROTOCOLS:
-            _publish_tree(tmp, data_path)
+        remove_path(job.manifest_path)
+        job.data_path.parent.mkdir(parents=True, exist_ok=True)
+        if job.extract:
+            replace_tree(tmp, job.data_path)
         else:
-            publish(tmp, data_path)
-
-
-def run_in_pool(
-    work: Callable[[K], R], items: Sequence[K], workers: int, stop: threading.Event, name: str
-) -> tuple[dict[K, R], dict[K, Exception]]:
-    """``work(item)`` for every item on ``workers`` threads: the results and the failures, by item. If this
-    thread is killed or interrupted meanwhile, ``stop`` is set (the running downloads clean up), nothing more
-    starts, and the interruption propagates once the running ones are done."""
-    results: dict[K, R] = {}
-    failures: dict[K, Exception] = {}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
-        futures = {pool.submit(work, item): item for item in items}
-        try:
-            for future in as_completed(futures):
-                try:
-                    results[futures[future]] = future.result()
-                except Exception as err:
-                    failures[futures[future]] = err
-        except BaseException:
-            stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    return results, failures
-
-
-def gathered_failure(failures: dict[str, BaseException], total: int, noun: str) -> BaseException:
-    """The error of a task whose downloads failed: the one error itself when there was one thing to download,
-    else a :class:`TciaDownloadError` listing the first few (the others are in place)."""
-    first = next(iter(failures.values()))
-    if total == 1:
-        return first
-    listed = "; ".join(f"{key}: {err}" for key, err in list(failures.items())[:5])
-    more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
-    done = total - len(failures)
-    error = TciaDownloadError(
-        f"{len(failures)} of {total} {noun} failed ({done} {'is' if done == 1 else 'are'} in place and verified; "
-        f"a re-run skips {'it' if done == 1 else 'them'}): {listed}{more}",
-        failures=failures,
-    )
-    error.__cause__ = first
-    return error
-
-
-class FolderSink:
-    """Writes each extracted entry under a (temporary) folder on any object storage."""
-
-    def __init__(self, root: ObjectStoragePath) -> None:
-        self.root = root
-        self.local = root.protocol in LOCAL_PROTOCOLS
-        self._folders: set[str] = set()
-        if self.local:
-            os.makedirs(root.path, exist_ok=True)
-            self._folders.add(os.path.normpath(root.path))
-
-    def open(self, name: str) -> IO[bytes]:
-        if self.local:
-            path = os.path.join(self.root.path, *name.split("/"))
-            folder = os.path.normpath(os.path.dirname(path))
-            if folder not in self._folders:  # (a TCIA zip is flat: its files go straight into the root)
-                os.makedirs(folder, exist_ok=True)
-                self._folders.add(folder)
-            return open(path, "wb")
-        return (self.root / name).open("wb", block_size=UPLOAD_BLOCK)
-
-
-@contextlib.contextmanager
-def open_writer(path: ObjectStoragePath) -> Iterator[IO[bytes]]:
-    """Open ``path`` for writing: a plain file on ``file://``, a multipart upload in small parts elsewhere."""
-    if path.protocol in LOCAL_PROTOCOLS:
-        os.makedirs(os.path.dirname(path.path), exist_ok=True)
-        with open(path.path, "wb") as fh:
-            yield fh
-    else:
-        with path.open("wb", block_size=UPLOAD_BLOCK) as fh:
-            yield fh
-
-
-def _publish_tree(tmp: ObjectStoragePath, final: ObjectStoragePath) -> None:
-    """Copy every object under ``tmp`` to the same name under ``final``, then delete ``tmp``. Object stores
-    have no atomic folder rename: if a copy fails, the objects already copied are deleted again."""
-    fs = tmp.fs
-    source = tmp.path.rstrip("/")
-    target = final.path.rstrip("/")
-    copied: list[str] = []
-    try:
-        for name in fs.find(source):
-            destination = target + name[len(source) :]
-            fs.copy(name, destination)
-            copied.append(destination)
-    except BaseException:
-        for name in copied:
-            with contextlib.suppress(Exception):
-                fs.rm_file(name)
-        raise
-    fs.rm(source, recursive=True)
-
-
-def _remove(path: ObjectStoragePath) -> None:
-    """Remove a file, an object, or a folder / prefix with everything under it, if it exists."""
-    try:
-        if path.protocol in LOCAL_PROTOCOLS:
-            if os.path.isdir(path.path):
-                shutil.rmtree(path.path)
-            elif os.path.lexists(path.path):
-                os.remove(path.path)
-            return
-        if path.exists():
-            path.fs.rm(path.path, recursive=True)
-    except FileNotFoundError:
-        pass
+            publish(tmp, job.data_path)
 
 
 def _int(value: Any) -> int | None:

@@ -20,7 +20,8 @@ from airflow_provider_tcia.downloads.inputs import (
     row_fields,
     series_file,
 )
-from airflow_provider_tcia.downloads.series import LAYOUTS, DownloadPlan, SeriesDownloader, SeriesResult
+from airflow_provider_tcia.downloads.layout import LAYOUTS, DownloadPlan
+from airflow_provider_tcia.downloads.series import SeriesDownloader, SeriesResult
 from airflow_provider_tcia.exceptions import TciaBadRequestError
 from airflow_provider_tcia.hooks.config import check_conn_id
 from airflow_provider_tcia.hooks.tcia import TciaHook

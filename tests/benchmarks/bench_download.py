@@ -114,7 +114,8 @@ def child_ours(
     import logging
 
     from airflow_provider_tcia.downloads.inputs import SeriesRef
-    from airflow_provider_tcia.downloads.series import DownloadPlan, SeriesDownloader
+    from airflow_provider_tcia.downloads.layout import DownloadPlan
+    from airflow_provider_tcia.downloads.series import SeriesDownloader
     from airflow_provider_tcia.hooks.tcia import TciaHook
     from airflow_provider_tcia.storage import as_path
 

@@ -20,8 +20,9 @@ from airflow_provider_tcia.downloads.inputs import (
     refs_from_value,
     series_file,
 )
+from airflow_provider_tcia.downloads.layout import DownloadPlan
 from airflow_provider_tcia.downloads.progress import DownloadProgress, human_bytes, human_duration
-from airflow_provider_tcia.downloads.series import DownloadPlan, SeriesDownloader
+from airflow_provider_tcia.downloads.series import SeriesDownloader
 from airflow_provider_tcia.exceptions import (
     TciaBadRequestError,
     TciaCorruptDicomError,

@@ -10,34 +10,43 @@ and end record are then checked against what was seen, so a zip cut short (TCIA 
 with a bad CRC fails here.
 
 What the verifier cannot follow inline (an encrypted entry, a compression method other than stored or deflate)
-makes it step aside (:attr:`StreamingZipVerifier.fallback_reason`); :func:`verify_zip_file` then checks the
-finished file through its central directory with :mod:`zipfile`.
+makes it step aside (:attr:`StreamingZipVerifier.fallback_reason`);
+:func:`~airflow_provider_tcia.downloads.verify.fallback.verify_zip_file` then checks the finished file through its
+central directory with :mod:`zipfile`. Large entries can be hashed on worker threads
+(:class:`~airflow_provider_tcia.downloads.verify.hashing.HashWorkers`).
 
 With ``check_dicom``, each DICOM file's structure is checked on the way too
 (:class:`~airflow_provider_tcia.downloads.verify.dicom.DicomStructureChecker`): what protects files that no
 ``md5hashes.csv`` vouches for (the legacy API) against a server that zipped a file cut short.
 
-:func:`check_contents` finally compares the DICOM files with the expected count (ImageCount / ObjectCount)
-and with ``md5hashes.csv`` when the zip has one.
+:func:`~airflow_provider_tcia.downloads.verify.contents.check_contents` finally compares the DICOM files with
+the expected count (ImageCount / ObjectCount) and with ``md5hashes.csv`` when the zip has one.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import posixpath
-import queue
 import struct
-import threading
-import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from airflow_provider_tcia.downloads.verify.contents import (
+    MAX_LISTING,
+    MD5_LISTING,
+    dicom_check_line,
+    is_dicom_name,
+    parse_md5_listing,
+    unsafe_name,
+)
 from airflow_provider_tcia.downloads.verify.dicom import DicomStructureChecker
+from airflow_provider_tcia.downloads.verify.hashing import HashWorkers
 from airflow_provider_tcia.exceptions import ZipVerificationError
+
+if TYPE_CHECKING:
+    from airflow_provider_tcia.downloads.verify.hashing import _Hashing
 
 LOCAL_SIG = b"PK\x03\x04"
 CENTRAL_SIG = b"PK\x01\x02"
@@ -45,14 +54,8 @@ EOCD_SIG = b"PK\x05\x06"
 ZIP64_EOCD_SIG = b"PK\x06\x06"
 ZIP64_LOCATOR_SIG = b"PK\x06\x07"
 DESCRIPTOR_SIG = b"PK\x07\x08"
-
-MD5_LISTING = "md5hashes.csv"
-#: Entries of a TCIA zip that are not DICOM files of the series.
-SIDECARS = frozenset({"license", "license.txt", MD5_LISTING})
 #: Bound on the output of one inflate call (a deflate bomb cannot make memory grow).
 INFLATE_LIMIT = 4 << 20
-#: md5hashes.csv is kept in memory to be parsed; no real listing comes near this.
-MAX_LISTING = 64 << 20
 
 _LOCAL = struct.Struct("<HHHHHIIIHH")
 _CENTRAL = struct.Struct("<HHHHHHIIIHHHHHII")
@@ -89,7 +92,7 @@ class ZipEntry:
     @property
     def is_dicom(self) -> bool:
         """A file of the series (not LICENSE, md5hashes.csv or a folder)."""
-        return _is_dicom_name(self.name)
+        return is_dicom_name(self.name)
 
 
 @dataclass
@@ -112,140 +115,6 @@ class ZipReport:
     @property
     def uncompressed_bytes(self) -> int:
         return sum(e.size for e in self.entries)
-
-
-class HashWorkers:
-    """Computes the CRC-32 and MD5 of large entries on worker threads, so one download keeps both cores busy
-    (zlib and hashlib release the GIL on large buffers): both are sequential within a file, but the files of a
-    series are independent, so each entry goes to one worker, the workers taking entries in turn. The worker
-    that finishes an entry checks its CRC-32 against the zip's; the verifier waits for the workers (and
-    raises what they found) before it reads the central directory and in :meth:`StreamingZipVerifier.finish`.
-
-    The verifier hands over slices of the chunks it is fed; a caller that reuses its buffers calls
-    :meth:`after` once a chunk is fed, with what gives the buffer back: it runs once every slice handed over so
-    far is hashed (so the caller's buffers bound the memory in flight). Call :meth:`close` in any case.
-    Entries under :attr:`MIN_ENTRY` bytes are hashed inline: a hand-over costs more.
-    """
-
-    MIN_ENTRY = 128 << 10
-
-    def __init__(self, workers: int = 2) -> None:
-        self._queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(workers)]
-        self._pending = [False] * workers
-        self._turn = 0
-        self._errors: list[BaseException] = []
-        self._threads = [
-            threading.Thread(target=self._work, args=(q,), name=f"tcia-hash-{i}", daemon=True)
-            for i, q in enumerate(self._queues)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def start(self, compute_md5: bool, crc: bool = True) -> _Hashing:
-        """The running digests of the next entry (its CRC-32 only if ``crc``), and the worker that computes
-        them."""
-        worker = self._turn
-        self._turn = (worker + 1) % len(self._queues)
-        return _Hashing(worker, hashlib.md5(usedforsecurity=False) if compute_md5 else None, crc)
-
-    def update(self, hashing: _Hashing, data: bytes | memoryview) -> None:
-        self._queues[hashing.worker].put((hashing.update, data))
-        self._pending[hashing.worker] = True
-
-    def finish(self, hashing: _Hashing, entry: ZipEntry, check: Callable[[int], None]) -> None:
-        """Once the worker has hashed everything before: set ``entry.crc32`` and ``entry.md5``, and call
-        ``check`` with the CRC-32 (it raises if it is not the zip's)."""
-        self._queues[hashing.worker].put((hashing.finish, (entry, check)))
-        self._pending[hashing.worker] = True
-
-    def after(self, callback: Callable[[], object]) -> None:
-        """Run ``callback`` (on a worker thread, or here if nothing is pending) once everything handed over so
-        far is hashed. Raises what a worker raised (a CRC that does not match) as soon as it is known."""
-        self.raise_error()
-        busy = [i for i, pending in enumerate(self._pending) if pending]
-        if not busy:
-            callback()
-            return
-        countdown = _Countdown(len(busy), callback)
-        for i in busy:
-            self._queues[i].put((_Countdown.arrive, countdown))
-            self._pending[i] = False
-
-    def drain(self) -> None:
-        """Wait until everything handed over is hashed and checked; raise what a worker raised."""
-        done = threading.Event()
-        countdown = _Countdown(len(self._queues), done.set)
-        for i, q in enumerate(self._queues):  # (each queue is in order: past its marker, it is done)
-            q.put((_Countdown.arrive, countdown))
-            self._pending[i] = False
-        done.wait()
-        self.raise_error()
-
-    def raise_error(self) -> None:
-        if self._errors:
-            raise self._errors[0]
-
-    def close(self) -> None:
-        for q in self._queues:
-            q.put(None)
-        for thread in self._threads:
-            thread.join()
-
-    def __enter__(self) -> HashWorkers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _work(self, jobs: queue.SimpleQueue) -> None:
-        while (job := jobs.get()) is not None:
-            function, argument = job
-            try:
-                function(argument)
-            except BaseException as err:  # (raised on the verifier's thread; countdowns must still arrive)
-                self._errors.append(err)
-
-
-class _Hashing:
-    """One entry's running CRC-32 and MD5, updated by its worker."""
-
-    __slots__ = ("crc", "md5", "wants_crc", "worker")
-
-    def __init__(self, worker: int, md5: Any, crc: bool = True) -> None:
-        self.worker = worker
-        self.md5 = md5
-        self.crc = 0
-        self.wants_crc = crc
-
-    def update(self, data: bytes | memoryview) -> None:
-        if self.wants_crc:
-            self.crc = zlib.crc32(data, self.crc)
-        if self.md5 is not None:
-            self.md5.update(data)
-
-    def finish(self, job: tuple[ZipEntry, Callable[[int], None]]) -> None:
-        entry, check = job
-        if self.md5 is not None:
-            entry.md5 = self.md5.hexdigest()
-        if self.wants_crc:
-            entry.crc32 = self.crc
-            check(self.crc)
-
-
-class _Countdown:
-    __slots__ = ("_callback", "_left", "_lock")
-
-    def __init__(self, count: int, callback: Callable[[], object]) -> None:
-        self._left = count
-        self._callback = callback
-        self._lock = threading.Lock()
-
-    def arrive(self) -> None:
-        with self._lock:
-            self._left -= 1
-            last = self._left == 0
-        if last:
-            self._callback()
 
 
 class _Entry:
@@ -321,10 +190,11 @@ class StreamingZipVerifier:
     :param check_dicom: check the structure of every DICOM file as it is read (on this thread: it reads element
         headers only, so it costs little).
     :param crc_covered_by_md5: the caller requires ``md5hashes.csv`` to list every DICOM file
-        (:func:`check_contents` with ``require_md5=True``): the DICOM entries hashed on ``hash_workers`` get
-        their MD5 only, not their CRC-32 — a CRC-32 mismatch would fail the MD5 too, so computing both costs
-        CPU and catches nothing more. Their :attr:`ZipEntry.crc_checked` is ``False`` (``crc32`` is the zip's);
-        :func:`check_contents` refuses such a report without a listing that covers them.
+        (:func:`~airflow_provider_tcia.downloads.verify.contents.check_contents` with ``require_md5=True``): the
+        DICOM entries hashed on ``hash_workers`` get their MD5 only, not their CRC-32 — a CRC-32 mismatch would
+        fail the MD5 too, so computing both costs CPU and catches nothing more. Their
+        :attr:`ZipEntry.crc_checked` is ``False`` (``crc32`` is the zip's); ``check_contents`` refuses such a
+        report without a listing that covers them.
     """
 
     def __init__(
@@ -353,7 +223,8 @@ class StreamingZipVerifier:
         self.position = 0
         """Bytes fed so far."""
         self.fallback_reason: str | None = None
-        """Why the rest of the zip could not be followed inline; :func:`verify_zip_file` must check it."""
+        """Why the rest of the zip could not be followed inline;
+        :func:`~airflow_provider_tcia.downloads.verify.fallback.verify_zip_file` must check it."""
         self._parsed = 0
         self._buf = bytearray()
         self._need = 4
@@ -488,12 +359,12 @@ class StreamingZipVerifier:
             entry.listing = bytearray()
         elif self.hash_workers is not None and not entry.has_descriptor and size >= HashWorkers.MIN_ENTRY:
             # (an entry whose end is found by its CRC, after a data descriptor, is hashed inline)
-            skip_crc = self.crc_covered_by_md5 and _is_dicom_name(name)
+            skip_crc = self.crc_covered_by_md5 and is_dicom_name(name)
             entry.hashing = self.hash_workers.start(self.compute_md5, crc=not skip_crc)
             entry.md5 = None
         if self.sink is not None and not name.endswith("/"):
             entry.out = self.sink.open(name)
-        if self.check_dicom and _is_dicom_name(name):
+        if self.check_dicom and is_dicom_name(name):
             entry.dicom = DicomStructureChecker(f"{self.what}: entry {name!r}")
         self._entry = entry
         if method == 8:
@@ -777,182 +648,6 @@ class StreamingZipVerifier:
 
     def _error(self, problem: str) -> ZipVerificationError:
         return ZipVerificationError(f"{self.what}: {problem}")
-
-
-def verify_zip_file(
-    fileobj: BinaryIO,
-    *,
-    sink: EntrySink | None = None,
-    compute_md5: bool = True,
-    what: str = "the zip",
-    check_dicom: bool = False,
-) -> ZipReport:
-    """Check a finished zip through its central directory (the fallback when it could not be followed inline):
-    every entry is read, so :mod:`zipfile` checks its CRC; its MD5 is computed; ``sink`` receives the data; with
-    ``check_dicom``, each DICOM file's structure is checked as it is read."""
-    try:
-        archive = zipfile.ZipFile(fileobj)
-    except (zipfile.BadZipFile, OSError, ValueError) as err:
-        raise ZipVerificationError(f"{what}: not a readable zip ({err})") from None
-    entries: list[ZipEntry] = []
-    listing = None
-    checked, unchecked = 0, {}
-    with archive:
-        for info in archive.infolist():
-            problem = unsafe_name(info.filename)
-            if problem:
-                raise ZipVerificationError(f"{what}: entry {info.filename!r} {problem}")
-            digest = hashlib.md5(usedforsecurity=False) if compute_md5 else None
-            kept = bytearray() if posixpath.basename(info.filename).lower() == MD5_LISTING else None
-            out = sink.open(info.filename) if sink is not None and not info.is_dir() else None
-            dicom = (
-                DicomStructureChecker(f"{what}: entry {info.filename!r}")
-                if check_dicom and _is_dicom_name(info.filename)
-                else None
-            )
-            try:
-                with archive.open(info) as member:
-                    while block := member.read(1 << 20):
-                        if digest is not None:
-                            digest.update(block)
-                        if out is not None:
-                            out.write(block)
-                        if kept is not None and len(kept) < MAX_LISTING:
-                            kept += block
-                        if dicom is not None:
-                            dicom.feed(block)
-            except (
-                zipfile.BadZipFile,
-                zlib.error,
-                EOFError,
-                OSError,
-                ValueError,
-                NotImplementedError,
-                RuntimeError,
-            ) as err:
-                raise ZipVerificationError(f"{what}: entry {info.filename!r} cannot be read ({err})") from None
-            finally:
-                if out is not None:
-                    out.close()
-            if kept is not None:
-                listing = parse_md5_listing(bytes(kept), what=what)
-            if dicom is not None:
-                result = dicom.finish()
-                if result.checked:
-                    checked += 1
-                else:
-                    unchecked[info.filename] = result.detail
-            entries.append(
-                ZipEntry(
-                    info.filename, info.file_size, info.compress_size, info.CRC, digest.hexdigest() if digest else None
-                )
-            )
-    size = fileobj.seek(0, io.SEEK_END)
-    checks = [f"zip readable: {len(entries)} entries", "CRC-32 of every entry matches"]
-    if check_dicom:
-        checks.append(dicom_check_line(checked, unchecked))
-    return ZipReport(entries, size, listing, checks, unchecked)
-
-
-def dicom_check_line(checked: int, unchecked: dict[str, str]) -> str:
-    """The manifest's line for the structural check of a zip's DICOM files."""
-    if not unchecked:
-        return f"DICOM structure of every file checked ({checked} files)"
-    name, why = next(iter(unchecked.items()))
-    return (
-        f"DICOM structure checked for {checked} of {checked + len(unchecked)} files; not checked: "
-        f"{len(unchecked)} (e.g. {name!r}: {why})"
-    )
-
-
-def check_contents(
-    report: ZipReport,
-    *,
-    expected_count: int | None = None,
-    count_source: str = "ImageCount",
-    require_md5: bool = False,
-    what: str = "the zip",
-) -> ZipReport:
-    """Compare the zip's DICOM files with what the archive said it would send.
-
-    :param expected_count: the number of files the series has (``ImageCount`` of getSeries, ``ObjectCount``
-        of getSeriesSize), or ``None`` when unknown.
-    :param count_source: where ``expected_count`` came from, for messages.
-    :param require_md5: fail if the zip has no ``md5hashes.csv`` (it was asked for).
-    :returns: ``report`` with the checks that passed appended to :attr:`ZipReport.checks`.
-    """
-    files = report.dicom_entries
-    if expected_count is not None:
-        if len(files) != expected_count:
-            raise ZipVerificationError(
-                f"{what}: the zip holds {len(files)} DICOM files but {count_source} says {expected_count}"
-            )
-        report.checks.append(f"{len(files)} DICOM files, as {count_source} says")
-    listing = report.md5_listing
-    unchecked_crc = [e.name for e in report.entries if not e.crc_checked]
-    if unchecked_crc and (listing is None or not require_md5):
-        # (fail closed: a file whose CRC-32 was left to md5hashes.csv must have its MD5 checked)
-        raise ZipVerificationError(
-            f"{what}: the CRC-32 of {len(unchecked_crc)} files was left to {MD5_LISTING}, "
-            f"which {'the zip lacks' if listing is None else 'was not required'}"
-        )
-    if listing is None:
-        if require_md5:
-            raise ZipVerificationError(f"{what}: {MD5_LISTING} was asked for but the zip has none")
-        return report
-    by_base = {posixpath.basename(e.name): e for e in files}
-    by_name = {e.name: e for e in files}
-    listed: set[str] = set()
-    for name, md5 in listing.items():
-        entry = by_name.get(name) or by_base.get(posixpath.basename(name))
-        if entry is None:
-            raise ZipVerificationError(f"{what}: {MD5_LISTING} lists {name!r}, which is not in the zip")
-        if entry.md5 is None:
-            raise RuntimeError("MD5s were not computed; cannot check md5hashes.csv")
-        if entry.md5 != md5:
-            raise ZipVerificationError(f"{what}: {entry.name!r} has MD5 {entry.md5} but {MD5_LISTING} says {md5}")
-        listed.add(entry.name)
-    unlisted = [e.name for e in files if e.name not in listed]
-    if unlisted:
-        raise ZipVerificationError(
-            f"{what}: {len(unlisted)} DICOM files are missing from {MD5_LISTING}, e.g. {unlisted[0]!r}"
-        )
-    report.checks.append(f"MD5 of every file matches {MD5_LISTING} ({len(listing)} files)")
-    return report
-
-
-def parse_md5_listing(data: bytes, *, what: str = "the zip") -> dict[str, str]:
-    """``md5hashes.csv`` (header ``Filename,MD5Hash``) as file name → lower-case hex MD5."""
-    text = data.decode("utf-8-sig", errors="replace")
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or [c.strip().lower() for c in rows[0][:2]] != ["filename", "md5hash"]:
-        head = rows[0] if rows else []
-        raise ZipVerificationError(f"{what}: {MD5_LISTING} does not start with Filename,MD5Hash (it has {head!r})")
-    listing: dict[str, str] = {}
-    for number, row in enumerate(rows[1:], start=2):
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        if len(row) < 2 or len(row[1].strip()) != 32:
-            raise ZipVerificationError(f"{what}: line {number} of {MD5_LISTING} is not 'name,md5': {row!r}")
-        listing[row[0].strip()] = row[1].strip().lower()
-    return listing
-
-
-def unsafe_name(name: str) -> str | None:
-    """Why an entry name must not be written under a folder (absolute, ``..``, a drive), or None."""
-    if not name or "\x00" in name:
-        return "has an empty or NUL name"
-    normal = name.replace("\\", "/")
-    if normal.startswith("/") or (len(normal) > 1 and normal[1] == ":"):
-        return "is an absolute path"
-    if any(part == ".." for part in normal.split("/")):
-        return "climbs out of its folder with '..'"
-    return None
-
-
-def _is_dicom_name(name: str) -> bool:
-    """Whether an entry is one of the series' DICOM files (not a folder, LICENSE or md5hashes.csv)."""
-    return not name.endswith("/") and posixpath.basename(name).lower() not in SIDECARS
 
 
 def _decode_name(raw: bytes, flags: int) -> str:

@@ -11,15 +11,10 @@ import zlib
 
 import pytest
 
-from airflow_provider_tcia.downloads.verify.zipstream import (
-    DESCRIPTOR_SIG,
-    HashWorkers,
-    StreamingZipVerifier,
-    check_contents,
-    parse_md5_listing,
-    unsafe_name,
-    verify_zip_file,
-)
+from airflow_provider_tcia.downloads.verify.contents import check_contents, parse_md5_listing, unsafe_name
+from airflow_provider_tcia.downloads.verify.fallback import verify_zip_file
+from airflow_provider_tcia.downloads.verify.hashing import HashWorkers
+from airflow_provider_tcia.downloads.verify.zipstream import DESCRIPTOR_SIG, StreamingZipVerifier
 from airflow_provider_tcia.emulator.zipstream import ZipEntry as EmulatorEntry
 from airflow_provider_tcia.emulator.zipstream import iter_zip
 from airflow_provider_tcia.exceptions import ZipVerificationError
@@ -300,15 +295,15 @@ def worker_speed(request, monkeypatch):
     if request.param == "slow":
         import time
 
-        from airflow_provider_tcia.downloads.verify import zipstream as zipverify
+        from airflow_provider_tcia.downloads.verify import hashing
 
-        update = zipverify._Hashing.update
+        update = hashing._Hashing.update
 
         def slow_update(self, data):
             time.sleep(0.002)
             update(self, data)
 
-        monkeypatch.setattr(zipverify._Hashing, "update", slow_update)
+        monkeypatch.setattr(hashing._Hashing, "update", slow_update)
     return request.param
 
 

@@ -1,0 +1,150 @@
+"""The hash worker pool: CRC-32 and MD5 of a zip's large entries on worker threads, so one download keeps both
+cores busy (:class:`HashWorkers`, handed to
+:class:`~airflow_provider_tcia.downloads.verify.zipstream.StreamingZipVerifier`)."""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import zlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_tcia.downloads.verify.zipstream import ZipEntry
+
+
+class HashWorkers:
+    """Computes the CRC-32 and MD5 of large entries on worker threads, so one download keeps both cores busy
+    (zlib and hashlib release the GIL on large buffers): both are sequential within a file, but the files of a
+    series are independent, so each entry goes to one worker, the workers taking entries in turn. The worker
+    that finishes an entry checks its CRC-32 against the zip's; the verifier waits for the workers (and
+    raises what they found) before it reads the central directory and in
+    :meth:`~airflow_provider_tcia.downloads.verify.zipstream.StreamingZipVerifier.finish`.
+
+    The verifier hands over slices of the chunks it is fed; a caller that reuses its buffers calls
+    :meth:`after` once a chunk is fed, with what gives the buffer back: it runs once every slice handed over so
+    far is hashed (so the caller's buffers bound the memory in flight). Call :meth:`close` in any case.
+    Entries under :attr:`MIN_ENTRY` bytes are hashed inline: a hand-over costs more.
+    """
+
+    MIN_ENTRY = 128 << 10
+
+    def __init__(self, workers: int = 2) -> None:
+        self._queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(workers)]
+        self._pending = [False] * workers
+        self._turn = 0
+        self._errors: list[BaseException] = []
+        self._threads = [
+            threading.Thread(target=self._work, args=(q,), name=f"tcia-hash-{i}", daemon=True)
+            for i, q in enumerate(self._queues)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def start(self, compute_md5: bool, crc: bool = True) -> _Hashing:
+        """The running digests of the next entry (its CRC-32 only if ``crc``), and the worker that computes
+        them."""
+        worker = self._turn
+        self._turn = (worker + 1) % len(self._queues)
+        return _Hashing(worker, hashlib.md5(usedforsecurity=False) if compute_md5 else None, crc)
+
+    def update(self, hashing: _Hashing, data: bytes | memoryview) -> None:
+        self._queues[hashing.worker].put((hashing.update, data))
+        self._pending[hashing.worker] = True
+
+    def finish(self, hashing: _Hashing, entry: ZipEntry, check: Callable[[int], None]) -> None:
+        """Once the worker has hashed everything before: set ``entry.crc32`` and ``entry.md5``, and call
+        ``check`` with the CRC-32 (it raises if it is not the zip's)."""
+        self._queues[hashing.worker].put((hashing.finish, (entry, check)))
+        self._pending[hashing.worker] = True
+
+    def after(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` (on a worker thread, or here if nothing is pending) once everything handed over so
+        far is hashed. Raises what a worker raised (a CRC that does not match) as soon as it is known."""
+        self.raise_error()
+        busy = [i for i, pending in enumerate(self._pending) if pending]
+        if not busy:
+            callback()
+            return
+        countdown = _Countdown(len(busy), callback)
+        for i in busy:
+            self._queues[i].put((_Countdown.arrive, countdown))
+            self._pending[i] = False
+
+    def drain(self) -> None:
+        """Wait until everything handed over is hashed and checked; raise what a worker raised."""
+        done = threading.Event()
+        countdown = _Countdown(len(self._queues), done.set)
+        for i, q in enumerate(self._queues):  # (each queue is in order: past its marker, it is done)
+            q.put((_Countdown.arrive, countdown))
+            self._pending[i] = False
+        done.wait()
+        self.raise_error()
+
+    def raise_error(self) -> None:
+        if self._errors:
+            raise self._errors[0]
+
+    def close(self) -> None:
+        for q in self._queues:
+            q.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def __enter__(self) -> HashWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _work(self, jobs: queue.SimpleQueue) -> None:
+        while (job := jobs.get()) is not None:
+            function, argument = job
+            try:
+                function(argument)
+            except BaseException as err:  # (raised on the verifier's thread; countdowns must still arrive)
+                self._errors.append(err)
+
+
+class _Hashing:
+    """One entry's running CRC-32 and MD5, updated by its worker."""
+
+    __slots__ = ("crc", "md5", "wants_crc", "worker")
+
+    def __init__(self, worker: int, md5: Any, crc: bool = True) -> None:
+        self.worker = worker
+        self.md5 = md5
+        self.crc = 0
+        self.wants_crc = crc
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self.wants_crc:
+            self.crc = zlib.crc32(data, self.crc)
+        if self.md5 is not None:
+            self.md5.update(data)
+
+    def finish(self, job: tuple[ZipEntry, Callable[[int], None]]) -> None:
+        entry, check = job
+        if self.md5 is not None:
+            entry.md5 = self.md5.hexdigest()
+        if self.wants_crc:
+            entry.crc32 = self.crc
+            check(self.crc)
+
+
+class _Countdown:
+    __slots__ = ("_callback", "_left", "_lock")
+
+    def __init__(self, count: int, callback: Callable[[], object]) -> None:
+        self._left = count
+        self._callback = callback
+        self._lock = threading.Lock()
+
+    def arrive(self) -> None:
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._callback()
