@@ -1,10 +1,11 @@
 """Helpers of the flagship pipeline's DAGs (not a DAG: listed in ``.airflowignore``).
 
 What arrives — a downloaded series on object storage, either a folder of DICOM files (``extract`` layout)
-or one zip (``zip`` layout) — is read straight from the store with :class:`~airflow.sdk.ObjectStoragePath`,
-one file at a time: its DICOM headers for the index and its middle slice for the contact sheet. Results
-go back to object storage, written atomically; only paths and small dicts travel through XCom, so the
-DAGs run unchanged on Celery or Kubernetes executors.
+or one zip (``zip`` layout) — is found and read straight from the store with the provider's helpers
+(:mod:`airflow_provider_tcia.downloads.layout`: ``verified_series``, ``dicom_members``), one file at a time:
+its DICOM headers for the index and its middle slice for the contact sheet. Results go back to object storage,
+written atomically; only paths and small dicts travel through XCom, so the DAGs run unchanged on Celery or
+Kubernetes executors.
 
 Needs the ``examples`` extra: ``pip install 'airflow-provider-tcia[examples]'`` (pydicom, numpy, pillow).
 """
@@ -13,19 +14,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
-import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import IO, Any
 
-from airflow.providers.common.compat.sdk import ObjectStoragePath
-
 from airflow_provider_tcia.compat import asset  # Asset(name=, uri=) on Airflow 3, a Dataset on 2.11
-from airflow_provider_tcia.downloads.manifest import MANIFEST_SUFFIX
-from airflow_provider_tcia.storage import as_path, atomic_writer, is_partial
+from airflow_provider_tcia.downloads.layout import dicom_members, verified_series
+from airflow_provider_tcia.storage import as_path, atomic_writer
 
 #: Where the examples write unless the DAG's ``output_root`` param says otherwise.
 DEFAULT_OUTPUT_ROOT = os.environ.get("TCIA_EXAMPLE_OUTPUT", "file:///tmp/airflow-tcia-examples")
@@ -70,8 +65,6 @@ INDEX_COLUMNS = (*INDEX_FIELDS, "row_spacing_mm", "column_spacing_mm", "instance
 #: Index columns that hold numbers (the rest are text): integers, and floats (millimetres).
 INTEGER_COLUMNS = frozenset({"SeriesNumber", "Rows", "Columns", "instances"})
 FLOAT_COLUMNS = frozenset({"SliceThickness", "row_spacing_mm", "column_spacing_mm"})
-#: Files of a series' zip that are not DICOM.
-NOT_DICOM = frozenset({"LICENSE", "md5hashes.csv"})
 #: The contact sheet: square tiles of this many pixels, each above a label of LABEL_LINES lines.
 THUMBNAIL = 256
 LABEL_FONT_SIZE = 15
@@ -204,67 +197,15 @@ def series_in_events(events: Any) -> list[str]:
 
 
 def series_under(root: str) -> list[str]:
-    """Every series downloaded and verified below ``root``: those with a manifest
-    (``<SeriesInstanceUID>.manifest.json``, written by the download operator once the data is in place).
+    """Every series downloaded and verified below ``root`` (the provider's
+    :func:`~airflow_provider_tcia.downloads.layout.verified_series`), as locations for XCom.
 
     For manual runs of the processing DAG, which have no asset event saying what arrived.
     """
-    base = as_path(root)
-    if not base.exists():
-        return []
-    found = []
-    for manifest in base.rglob(f"*{MANIFEST_SUFFIX}"):
-        if _hidden(manifest, base):
-            continue
-        try:
-            document = json.loads(manifest.read_bytes())
-        except ValueError:
-            continue
-        if isinstance(document, dict) and document.get("verified") and document.get("path"):
-            found.append(str(document["path"]))
-    return sorted(set(found))
-
-
-def _hidden(path: ObjectStoragePath, base: ObjectStoragePath) -> bool:
-    """Temporary (partial) objects and anything under a hidden folder are not data yet."""
-    if is_partial(path):
-        return True
-    relative = str(path.path)[len(str(base.path)) :]
-    return any(part.startswith(".") for part in relative.split("/") if part)
+    return [str(path) for path in verified_series(root)]
 
 
 # --- reading a series --------------------------------------------------------------------------------
-@contextmanager
-def dicom_members(location: str) -> Iterator[list[tuple[str, Any]]]:
-    """The DICOM files of a series as ``(name, opener)`` pairs; ``opener()`` opens one for binary reading.
-
-    ``location`` is a folder of ``.dcm`` files or a ``.zip`` (read through the store, never copied to local
-    disk).
-    """
-    path = as_path(location)
-    if path.suffix.lower() == ".zip":
-        with path.open("rb") as raw, zipfile.ZipFile(raw) as archive:
-            names = sorted(n for n in archive.namelist() if _maybe_dicom(n))
-            yield [(n, _zip_opener(archive, n)) for n in names]
-        return
-    files = sorted((p for p in path.rglob("*") if _maybe_dicom(p.name) and not _hidden(p, path)), key=str)
-    yield [(str(p.path)[len(str(path.path)) :].lstrip("/"), _path_opener(p)) for p in files if p.is_file()]
-
-
-def _maybe_dicom(name: str) -> bool:
-    """Not one of the other files TCIA puts in a series' zip (``md5hashes.csv``, ``LICENSE``) or a folder."""
-    base = name.rsplit("/", 1)[-1]
-    return bool(base) and base not in NOT_DICOM and not base.lower().endswith((".csv", ".txt", ".json"))
-
-
-def _zip_opener(archive: zipfile.ZipFile, name: str):
-    return lambda: archive.open(name)
-
-
-def _path_opener(path: ObjectStoragePath):
-    return lambda: path.open("rb")
-
-
 def _read(opener, *, pixels: bool):
     import pydicom
 
