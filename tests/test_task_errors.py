@@ -1,9 +1,8 @@
-"""Errors that no retry can fix end the task at once, without its Airflow retries; transient ones keep them."""
+"""Errors that no retry can fix end the task at once, without its Airflow retries; transient ones keep them.
+
+The same through a real DAG run: ``tests/example_dags/test_query_examples.py``."""
 
 from __future__ import annotations
-
-import datetime as dt
-import json
 
 import pytest
 
@@ -19,7 +18,6 @@ from airflow_provider_tcia.exceptions import (
 )
 from airflow_provider_tcia.operators.download import TciaDownloadSeriesOperator
 from airflow_provider_tcia.task_errors import fail_fast, is_permanent
-from tests.dags import load_dag
 
 KEY = "fail-fast-key-5a9c"
 
@@ -55,33 +53,6 @@ def test_transient_errors_keep_their_retries(error):
     assert not is_permanent(error)
     with pytest.raises(type(error)), fail_fast():
         raise error
-
-
-@pytest.mark.integration
-@pytest.mark.tcia_emulator(api_key=KEY)
-@pytest.mark.parametrize(
-    "connection",
-    [
-        pytest.param(lambda emulator: emulator.connection_json(api="legacy", api_key="not-the-key"), id="wrong-key"),
-        pytest.param(
-            lambda emulator: json.dumps({**json.loads(emulator.connection_json(api="nbia")), "extra": {"api": "nbai"}}),
-            id="typo-in-the-connection",
-        ),
-    ],
-)
-def test_a_task_that_no_retry_can_fix_fails_on_its_first_try(airflow_db, tcia_emulator, monkeypatch, connection):
-    """Through a real DAG run (an example DAG, its query tasks given retries=2): each fails after one try."""
-    monkeypatch.setenv("AIRFLOW_CONN_TCIA_DEFAULT", connection(tcia_emulator))
-    dag = load_dag("tcia_query_new_data")
-    for task_id in ("new_patients", "new_studies"):
-        task = dag.get_task(task_id)
-        task.retries, task.retry_delay = 2, dt.timedelta(0)
-    run = dag.test(run_conf={"output_root": f"file://{airflow_db}/fail-fast"})
-    assert run.state == "failed"
-    tis = {ti.task_id: ti for ti in run.get_task_instances()}
-    for task_id in ("new_patients", "new_studies"):
-        assert str(tis[task_id].state) == "failed"
-        assert tis[task_id].try_number == 1  # not up_for_retry: its retries were not used
 
 
 @pytest.mark.integration

@@ -20,14 +20,14 @@ import zipfile
 import pytest
 
 from airflow_provider_tcia.compat import ObjectStoragePath
-from tests.conftest import ROOT
-from tests.dags import load_example, states, xcoms
+from tests.dags import load_example, run_example, xcoms
 
 pytestmark = pytest.mark.integration
 
 COLLECTION = "TCGA-BRCA"
 KEY = "flagship-emulator-key-7d1e"
-EXAMPLE_DAGS = ROOT / "example_dags"
+INGEST = pytest.mark.example_dag("tcia_flagship_ingest")
+PROCESS = pytest.mark.example_dag("tcia_flagship_process")
 
 
 def asset_events(name: str) -> list[dict]:
@@ -86,16 +86,17 @@ def publish_when_polled(emulator, **options) -> dict:
     return published
 
 
+@INGEST
+@PROCESS
 @pytest.mark.tcia_emulator(api_key=KEY)
 def test_ingest_waits_downloads_and_announces_then_process_indexes(airflow_db, tcia_emulator, setup):
     root, layout = setup
     ingest = load_example("tcia_flagship_ingest").dag
     published = publish_when_polled(tcia_emulator, series_count=2, image_count=3)
 
-    run = ingest.test(run_conf={"output_root": root, "collection": COLLECTION, "layout": layout})
+    run = run_example(ingest, run_conf={"output_root": root, "collection": COLLECTION, "layout": layout})
     published.pop("_thread").join(5)
 
-    assert run.state == "success", states(run)
     assert published, "the study was never published: the sensor did not poll"
     values = xcoms(run)
     # The sensor returned the new study (and only it: the dataset's own studies are years old).
@@ -120,8 +121,7 @@ def test_ingest_waits_downloads_and_announces_then_process_indexes(airflow_db, t
     # The downstream DAG, fed the locations of that asset event.
     process = load_example("tcia_flagship_process").dag
     locations = [s["location"] for s in extra["series"]]
-    processed = process.test(run_conf={"output_root": root, "series": locations})
-    assert processed.state == "success", states(processed)
+    processed = run_example(process, run_conf={"output_root": root, "series": locations})
     report = xcoms(processed)[("report", -1)]
     assert report["series"] == 2
 
@@ -154,20 +154,21 @@ def test_ingest_waits_downloads_and_announces_then_process_indexes(airflow_db, t
     assert sheet.getextrema()[1] > 0  # not blank
 
 
+@INGEST
 @pytest.mark.tcia_emulator(api_key=KEY)
 def test_ingest_again_skips_what_is_already_there(airflow_db, tcia_emulator, setup):
     root, layout = setup
     published = tcia_emulator.publish(COLLECTION, series_count=1, image_count=2)
     ingest = load_example("tcia_flagship_ingest").dag
     conf = {"output_root": root, "collection": COLLECTION, "layout": layout}
-    first = ingest.test(run_conf=conf)
-    second = ingest.test(run_conf=conf)
-    assert first.state == second.state == "success", (states(first), states(second))
+    run_example(ingest, run_conf=conf)
+    second = run_example(ingest, run_conf=conf)
     [again] = [v for (task, _), v in xcoms(second).items() if task == "download"]
     assert again["series_instance_uid"] == published["series_instance_uids"][0]
     assert again["skipped"] is True  # idempotent: a repeated announcement costs no download
 
 
+@pytest.mark.example_dag("tcia_flagship_event_ingest")
 @pytest.mark.asset_watchers
 def test_event_ingest_downloads_what_the_watcher_announced(airflow_db, tcia_emulator, setup):
     root, layout = setup
@@ -185,8 +186,7 @@ def test_event_ingest_downloads_what_the_watcher_announced(airflow_db, tcia_emul
     payload = asyncio.run(first_event()).payload
     assert [s["StudyInstanceUID"] for s in payload["studies"]] == [published["study_instance_uid"]]
 
-    run = module.dag.test(run_conf={"output_root": root, "studies": payload["studies"], "layout": layout})
-    assert run.state == "success", states(run)
+    run = run_example(module.dag, run_conf={"output_root": root, "studies": payload["studies"], "layout": layout})
     values = xcoms(run)
     assert values[("new_studies", -1)] == payload["studies"]
     [download] = [v for (task, _), v in values.items() if task == "download"]
@@ -195,15 +195,16 @@ def test_event_ingest_downloads_what_the_watcher_announced(airflow_db, tcia_emul
     assert values[("announce", -1)]["series"][0]["location"] == download["path"]
 
 
+@INGEST
+@PROCESS
 def test_process_without_asset_event_processes_everything_downloaded(airflow_db, tcia_emulator, setup):
     root, layout = setup
     published = tcia_emulator.publish(COLLECTION, series_count=1, image_count=2)
     ingest = load_example("tcia_flagship_ingest").dag
     conf = {"output_root": root, "collection": COLLECTION, "layout": layout}
-    assert ingest.test(run_conf=conf).state == "success"
+    run_example(ingest, run_conf=conf)
     process = load_example("tcia_flagship_process").dag
-    run = process.test(run_conf={"output_root": root})
-    assert run.state == "success", states(run)
+    run = run_example(process, run_conf={"output_root": root})
     report = xcoms(run)[("report", -1)]
     index = list(csv.DictReader(io.StringIO(ObjectStoragePath(report["index"]).read_text())))
     assert [r["SeriesInstanceUID"] for r in index] == published["series_instance_uids"]

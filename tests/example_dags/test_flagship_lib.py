@@ -5,8 +5,6 @@ Parquet, numbers as numbers), the middle-slice thumbnail (windowed as the header
 from __future__ import annotations
 
 import csv
-import importlib
-import sys
 
 import numpy as np
 import pydicom
@@ -15,14 +13,12 @@ from PIL import Image
 
 from airflow_provider_tcia.emulator.catalog import GBM_SERIES, LIDC_CT, default_catalog
 from airflow_provider_tcia.emulator.dataset import Dataset
-from tests.dags import EXAMPLE_DAGS
+from tests.dags import load_example
 
 
 @pytest.fixture(scope="module")
 def lib():
-    if str(EXAMPLE_DAGS) not in sys.path:
-        sys.path.append(str(EXAMPLE_DAGS))
-    return importlib.import_module("tcia_flagship_lib")
+    return load_example("tcia_flagship_lib")
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
 """The download operators against the bundled TCIA emulator over real sockets, on both APIs.
 
-Each layout (zip, extract, nested) on ``file://`` and S3 (moto's server), in-task concurrency and dynamic
-mapping (the example DAG with ``dag.test()``), every injected download fault (a zip truncated with HTTP 200, a
-connection reset mid-body, a wrong MD5, 5xx, 429, an HTML page with 200) retried to success when it happens
-less often than the retries allow and failing clearly when it does not, the re-run skip, and that nothing
-partial is ever left at the destination. A body cut short under a Content-Length that matches it — a zip or a
-single image — is retried, then stored whole or failed with nothing stored; a verified series damaged after
-the fact is downloaded again.
+Each layout (zip, extract, nested) on ``file://`` and S3 (moto's server), in-task concurrency, every injected
+download fault (a zip truncated with HTTP 200, a connection reset mid-body, a wrong MD5, 5xx, 429, an HTML page
+with 200) retried to success when it happens less often than the retries allow and failing clearly when it
+does not, the re-run skip, and that nothing partial is ever left at the destination. A body cut short under a
+Content-Length that matches it — a zip or a single image — is retried, then stored whole or failed with nothing
+stored; a verified series damaged after the fact is downloaded again. (The download example DAGs, with dynamic
+mapping: ``tests/example_dags/test_download_examples.py``.)
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from airflow_provider_tcia.compat import asset as asset_of
 from airflow_provider_tcia.exceptions import TciaCorruptPayloadError, TciaDownloadError, TciaServerError
 from airflow_provider_tcia.operators.download import TciaDownloadImageOperator, TciaDownloadSeriesOperator
 from airflow_provider_tcia.storage import PARTIAL_MARK
-from tests.airflow_compat import AIRFLOW_V_3_0_PLUS, asset_event_extras, scheduled_on, triggering_events_context
-from tests.dags import files_under, load_example
+from tests.airflow_compat import AIRFLOW_V_3_0_PLUS
+from tests.dags import files_under
 
 pytestmark = pytest.mark.integration
 
@@ -530,45 +530,3 @@ def test_an_image_checked_by_its_structure_on_nbia_with_md5_off(tcia_emulator, u
     result = run_operator(image_operator(uid, sop, f"file://{tmp_path}", md5=False))
     assert result["verified"] and (tmp_path / uid / f"{sop}.dcm").read_bytes() == whole
     assert [r["endpoint"] for r in tcia_emulator.requests()] == ["getSingleImage", "getSingleImage"]
-
-
-# --- the example DAG: mapped and in-task concurrency, Asset outlet ----------------------------------
-@pytest.mark.parametrize("api", APIS)
-def test_download_examples_dag(airflow_db, tcia_emulator, use_emulator, tmp_path, api):
-    use_emulator(tcia_emulator, api)
-    data = publish(tcia_emulator, series=3)
-    module = load_example("tcia_download_examples")
-    conf = {"collection": "TCIA-DL-TEST", "patient_id": "DL-0001", "output_root": f"file://{tmp_path}"}
-    dag_run = module.dag.test(run_conf=conf)
-
-    tis = {(ti.task_id, ti.map_index): str(ti.state) for ti in dag_run.get_task_instances()}
-    assert dag_run.state == "success", tis
-    assert sorted(k for k in tis if k[0] == "download_each_series") == [("download_each_series", i) for i in range(3)]
-    root = tmp_path / "tcia_download_examples"
-    names = files_under(root)
-    assert no_partials(names)
-    study = data["study_instance_uid"]
-    for uid in data["series_instance_uids"]:
-        assert f"zips/{uid}.zip" in names and f"zips/{uid}.manifest.json" in names
-        assert f"extracted/DL-0001/{study}/{uid}.manifest.json" in names
-    asset = module.DOWNLOADED_SERIES
-    extras = asset_event_extras(name="tcia_example_downloaded_series", uri=asset.uri, run_id=dag_run.run_id)
-    assert len(extras) == 1
-    assert sorted(extras[0]["series"]) == sorted(data["series_instance_uids"])
-    assert extras[0]["downloaded"] == 3 and extras[0]["layout"] == "extract"
-
-    # The consumer DAG is scheduled on that Asset; its task reads the series from the events that triggered it.
-    consumer = module.consumer
-    assert scheduled_on(consumer) == [asset]
-    read = consumer.get_task("new_series").python_callable
-    events = [SimpleNamespace(extra=extra) for extra in extras]
-    assert sorted(read(**triggering_events_context(asset, events))) == sorted(data["series_instance_uids"])
-    manual = consumer.test()  # a manual run has no triggering events: nothing new, and it says so
-    assert manual.state == "success"
-    assert [ti.xcom_pull(task_ids="new_series") for ti in manual.get_task_instances()] == [[]]
-
-    # A second run finds everything in place.
-    before = len(image_requests(tcia_emulator))
-    dag_run = module.dag.test(run_conf=conf)
-    assert dag_run.state == "success"
-    assert len(image_requests(tcia_emulator)) == before

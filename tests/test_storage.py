@@ -1,3 +1,6 @@
+"""The storage primitives (``storage.py``) on real object storage: on S3 (moto's server), ``atomic_writer``
+publishes only complete objects."""
+
 from __future__ import annotations
 
 from airflow_provider_tcia.storage import as_path, atomic_writer

@@ -6,26 +6,23 @@ import json
 
 import pytest
 
-from tests.dags import load_dag
+from tests.dags import load_example, run_example, states, xcoms
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.example_dag("tcia_hook_example")]
 
 KEY = "example-dag-key-42b1"
 
 
-def load_example():
-    return load_dag("tcia_hook_example")
-
-
-def run(dag, conn_id: str, **test_kwargs):
-    dag_run = dag.test(run_conf={"tcia_conn_id": conn_id, "collection": "TCGA-GBM"}, **test_kwargs)
-    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-    values = {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in dag_run.get_task_instances()}
-    return dag_run, states, values
+def run(conn_id: str, expect: str = "success", **test_kwargs):
+    """The example DAG run on the connection ``conn_id``: the run, its task states and return values by task."""
+    dag = load_example("tcia_hook_example").dag
+    conf = {"tcia_conn_id": conn_id, "collection": "TCGA-GBM"}
+    dag_run = run_example(dag, expect=expect, run_conf=conf, **test_kwargs)
+    values = {task: value for (task, _), value in xcoms(dag_run).items()}
+    return dag_run, {task: state for (task, _), state in states(dag_run).items()}, values
 
 
 def check(dag_run, states, values, emulator) -> None:
-    assert dag_run.state == "success", states
     assert values["check_connection"].startswith(f"Connected to {emulator.url}")
     summary = values["summarise_collection"]
     assert summary["collection"] == "TCGA-GBM" and "MR" in summary["modalities"]
@@ -42,12 +39,12 @@ def emulator_with_key(tcia_emulator):
 
 def test_connection_from_an_environment_uri(airflow_db, emulator_with_key, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_TCIA_URI_CONN", emulator_with_key.connection_uri(api="legacy"))
-    check(*run(load_example(), "tcia_uri_conn"), emulator_with_key)
+    check(*run("tcia_uri_conn"), emulator_with_key)
 
 
 def test_connection_from_environment_json_on_nbia(airflow_db, emulator_with_key, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_TCIA_JSON_CONN", emulator_with_key.connection_json(api="nbia"))
-    check(*run(load_example(), "tcia_json_conn"), emulator_with_key)
+    check(*run("tcia_json_conn"), emulator_with_key)
 
 
 def test_connection_from_the_metadata_database(airflow_db, emulator_with_key):
@@ -65,18 +62,17 @@ def test_connection_from_the_metadata_database(airflow_db, emulator_with_key):
                 extra=json.dumps({"api": "legacy", "api_version": "v3"}),
             )
         )
-    check(*run(load_example(), "tcia_db_conn"), emulator_with_key)
+    check(*run("tcia_db_conn"), emulator_with_key)
 
 
 def test_connection_from_a_secrets_backend_file(airflow_db, emulator_with_key, tmp_path):
     conn_file = tmp_path / "connections.json"
     conn_file.write_text(json.dumps({"tcia_file_conn": json.loads(emulator_with_key.connection_json(api="legacy"))}))
-    check(*run(load_example(), "tcia_file_conn", conn_file_path=str(conn_file)), emulator_with_key)
+    check(*run("tcia_file_conn", conn_file_path=str(conn_file)), emulator_with_key)
 
 
 def test_wrong_key_fails_the_run_with_an_auth_error(airflow_db, emulator_with_key, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_TCIA_BAD_KEY", emulator_with_key.connection_json(api="legacy", api_key="nope"))
-    dag_run, states, _ = run(load_example(), "tcia_bad_key")
-    assert dag_run.state == "failed"
+    _, states, _ = run("tcia_bad_key", expect="failed")
     assert states["check_connection"] == "failed"
     assert states["summarise_collection"] == "upstream_failed"
