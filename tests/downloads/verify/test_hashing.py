@@ -1,0 +1,80 @@
+"""Hashing on worker threads (one series at a time): the same report as inline, whatever the timing; a bad CRC
+caught; where ``md5hashes.csv`` vouches for a file, its CRC-32 is not computed."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from airflow_provider_tcia.downloads.verify.contents import check_contents
+from airflow_provider_tcia.downloads.verify.hashing import HashWorkers
+from airflow_provider_tcia.exceptions import ZipVerificationError
+from tests.downloads.verify.zips import (
+    BIG_FILES,
+    SHAPES,
+    MemorySink,
+    central_offset,
+    covered_report,
+    feed,
+    feed_reusing_buffers,
+    make_zip,
+    md5_listing,
+)
+
+
+@pytest.fixture(params=["fast", "slow"])
+def worker_speed(request, monkeypatch):
+    """Slow workers (a pause before each piece) make the verifier wait for them, whatever the timing."""
+    if request.param == "slow":
+        import time
+
+        from airflow_provider_tcia.downloads.verify import hashing
+
+        update = hashing._Hashing.update
+
+        def slow_update(self, data):
+            time.sleep(0.002)
+            update(self, data)
+
+        monkeypatch.setattr(hashing._Hashing, "update", slow_update)
+    return request.param
+
+
+@pytest.mark.parametrize("chunk", [4096, 100_003, 1 << 20, "central"])
+@pytest.mark.parametrize("shape", ["stored", "deflated", "stored+descriptor", "stored+zip64"])
+def test_hash_workers_give_the_inline_report(shape, chunk, worker_speed):
+    files = {**BIG_FILES, "md5hashes.csv": md5_listing(BIG_FILES)}
+    data = make_zip(files, **SHAPES[shape])
+    if chunk == "central":  # the central directory starts a chunk: the entries' hashes may still be running
+        chunk = central_offset(data)
+    inline = feed(data, chunk).finish()
+    sink = MemorySink()
+    with HashWorkers(2) as workers:
+        report = feed_reusing_buffers(data, chunk, workers, sink=sink).finish()
+    assert report.entries == inline.entries
+    assert {e.name: e.md5 for e in report.entries if e.is_dicom} == {
+        n: hashlib.md5(d).hexdigest() for n, d in BIG_FILES.items() if n.endswith(".dcm")
+    }
+    assert sink.files == files
+    check_contents(report, expected_count=6, require_md5=True)
+
+
+@pytest.mark.parametrize("where", ["00000002.dcm", "00000005.dcm"])
+def test_hash_workers_catch_a_bad_crc(where, worker_speed):
+    data = bytearray(make_zip(BIG_FILES))
+    data[data.index(where.encode()) + 12 + 5000] ^= 0xFF
+    with HashWorkers(2) as workers, pytest.raises(ZipVerificationError, match=f"entry '{where}' fails its CRC"):
+        feed_reusing_buffers(bytes(data), 65536, workers).finish()
+
+
+@pytest.mark.parametrize("shape", ["stored", "deflated", "stored+zip64"])
+def test_where_md5hashes_csv_vouches_for_a_file_its_crc_is_not_computed(shape, worker_speed):
+    files = {**BIG_FILES, "md5hashes.csv": md5_listing(BIG_FILES)}
+    with HashWorkers(2) as workers:
+        report = covered_report(make_zip(files, **SHAPES[shape]), workers)
+    big = [e for e in report.entries if e.is_dicom and e.size >= HashWorkers.MIN_ENTRY]
+    assert big and not any(e.crc_checked for e in big)  # the zip's own CRC kept, not recorded as computed
+    assert all(e.crc_checked for e in report.entries if e not in big)  # small and sidecar files: CRC-32 as ever
+    assert any("except the" in check and "md5hashes.csv instead" in check for check in report.checks)
+    check_contents(report, expected_count=6, require_md5=True)
