@@ -104,7 +104,7 @@ async def acheck_collection(hook: Any, collection: str) -> CollectionCheck:
 
 
 def _names(rows: Any) -> list[str]:
-    return [row.get("Collection") for row in rows or [] if isinstance(row, dict)]
+    return [row["Collection"] for row in rows or [] if isinstance(row, dict) and isinstance(row.get("Collection"), str)]
 
 
 def _unanswered(collection: str, error: BaseException, secret: str | None) -> CollectionCheck:

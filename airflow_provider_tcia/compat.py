@@ -11,7 +11,9 @@ providers — which resolves each to its newest location (``airflow.sdk`` on Air
 * :data:`AssetWatcher` — event-driven scheduling exists from Airflow 3.0; on 2.11 using it fails at once
   with a message that says so;
 * :func:`asset_state_store` — the asset state store a watcher keeps its progress in exists from 3.3;
-* :func:`rescheduled_in_this_try` — Airflow 3 tells a task how often its try was rescheduled; 2.11 does not.
+* :func:`rescheduled_in_this_try` — Airflow 3 tells a task how often its try was rescheduled; 2.11 does not;
+* :class:`Logger` — what the provider logs through: a task's ``self.log`` is a :class:`logging.Logger` on
+  2.11 and Airflow's own (structlog) logger on 3, so code that takes either is typed with this protocol.
 
 (The connection form needs no switch: the provider info carries the declarative fields Airflow 3.2+ reads,
 and the hook the widgets older versions build the form from.)
@@ -22,7 +24,7 @@ Everything else in the provider imports Airflow's authoring API from here, never
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import (
@@ -63,6 +65,7 @@ __all__ = [
     "BaseOperator",
     "BaseSensorOperator",
     "BaseTrigger",
+    "Logger",
     "ObjectStoragePath",
     "PokeReturnValue",
     "TriggerEvent",
@@ -76,6 +79,17 @@ __all__ = [
     "rescheduled_in_this_try",
     "triggering_asset_events",
 ]
+
+
+class Logger(Protocol):
+    """A :class:`logging.Logger` or a task's ``self.log`` (Airflow 3's logger names its first argument
+    ``event``, hence positional-only)."""
+
+    def debug(self, msg: str, /, *args: Any, **kwargs: Any) -> Any: ...
+    def info(self, msg: str, /, *args: Any, **kwargs: Any) -> Any: ...
+    def warning(self, msg: str, /, *args: Any, **kwargs: Any) -> Any: ...
+    def error(self, msg: str, /, *args: Any, **kwargs: Any) -> Any: ...
+    def exception(self, msg: str, /, *args: Any, **kwargs: Any) -> Any: ...
 
 
 def _airflow_version() -> tuple[int, int, int]:
@@ -102,7 +116,7 @@ def require_event_scheduling(what: str) -> None:
         raise TciaFeatureUnavailableError(f"{what}: {EVENT_SCHEDULING_NEEDS}")
 
 
-if AIRFLOW_V_3_0_PLUS:
+if TYPE_CHECKING or AIRFLOW_V_3_0_PLUS:  # (type checkers see Airflow 3's; make lint runs on the newest)
     from airflow.sdk import AssetWatcher
 else:
 

@@ -55,7 +55,7 @@ class Emulator(Control):
     def stop(self) -> None:
         server, self._server = self._server, None
         thread, self._thread = self._thread, None
-        if thread is not None:
+        if thread is not None and server is not None:
             server.shutdown()  # (waits for a serving loop: only when one runs)
             thread.join(timeout=5)
         if server is not None:

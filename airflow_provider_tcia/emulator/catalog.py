@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 from airflow_provider_tcia.emulator.dataset import (
     CC_BY_3,
@@ -45,7 +46,15 @@ class _Builder:
         self.catalog.patients.append(p)
         return p
 
-    def study(self, patient: Patient, root: str, uid: str | None, date: dt.date, description: str, age=None):
+    def study(
+        self,
+        patient: Patient,
+        root: str,
+        uid: str | None,
+        date: dt.date,
+        description: str | None,
+        age: str | None = None,
+    ) -> Study:
         uid = uid and (uid if uid.startswith("1.") else root + uid)
         uid = uid or hashed_uid(root, patient.collection, patient.patient_id, "study", date)
         s = Study(patient.collection, patient.patient_id, uid, date, description, age)
@@ -61,8 +70,8 @@ class _Builder:
         released: dt.date,
         images: int,
         number: int,
-        description: str,
-        **kw,
+        description: str | None,
+        **kw: Any,
     ) -> Series:
         uid = uid and (uid if uid.startswith("1.") else root + uid)
         uid = uid or hashed_uid(root, study.study_instance_uid, "series", number)

@@ -29,6 +29,7 @@ import itertools
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from airflow_provider_tcia.emulator.messages import Response, text
 from airflow_provider_tcia.emulator.zipstream import ZipEntry
@@ -77,7 +78,7 @@ class Fault:
     id: int = 0
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> Fault:
+    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
         """A validated fault from a plain mapping (the JSON of ``POST /_emulator/faults``)."""
         known = {
             "kind",
@@ -99,13 +100,13 @@ class Fault:
         fault = cls(
             kind=str(kind),
             endpoint=str(data.get("endpoint") or "*"),
-            count=int(data.get("count", 1)),  # type: ignore[arg-type]
+            count=int(data.get("count", 1)),
             api=None if data.get("api") is None else str(data["api"]),
-            status=None if data.get("status") is None else int(data["status"]),  # type: ignore[arg-type]
-            retry_after=None if data.get("retry_after") is None else float(data["retry_after"]),  # type: ignore[arg-type]
-            seconds=None if data.get("seconds") is None else float(data["seconds"]),  # type: ignore[arg-type]
-            after_bytes=None if data.get("after_bytes") is None else int(data["after_bytes"]),  # type: ignore[arg-type]
-            content_length=None if data.get("content_length") is None else data["content_length"],  # type: ignore[arg-type]
+            status=None if data.get("status") is None else int(data["status"]),
+            retry_after=None if data.get("retry_after") is None else float(data["retry_after"]),
+            seconds=None if data.get("seconds") is None else float(data["seconds"]),
+            after_bytes=None if data.get("after_bytes") is None else int(data["after_bytes"]),
+            content_length=None if data.get("content_length") is None else data["content_length"],
         )
         if fault.count < 1:
             raise ValueError("count must be at least 1")

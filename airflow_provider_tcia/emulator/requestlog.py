@@ -7,6 +7,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
+from typing import Any
 
 from airflow_provider_tcia.api.redact import REDACTED, SECRET_QUERY_KEYS
 
@@ -17,15 +18,15 @@ class RequestLog:
     """The last ``maxlen`` requests (admin requests excluded), oldest first. Thread-safe."""
 
     def __init__(self, maxlen: int = 10_000) -> None:
-        self._entries: deque[dict[str, object]] = deque(maxlen=maxlen)
+        self._entries: deque[dict[str, Any]] = deque(maxlen=maxlen)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def record(
         self, method: str, path: str, query: Iterable[tuple[str, str]], headers: Iterable[tuple[str, str]]
-    ) -> dict[str, object]:
+    ) -> dict[str, Any]:
         """Add a request; the returned entry is completed (``status``, ``fault``, …) as it is answered."""
-        entry: dict[str, object] = {
+        entry: dict[str, Any] = {
             "id": next(self._ids),
             "time": time.time(),
             "method": method,
@@ -38,10 +39,10 @@ class RequestLog:
             self._entries.append(entry)
         return entry
 
-    def entries(self, since: int = 0) -> list[dict[str, object]]:
+    def entries(self, since: int = 0) -> list[dict[str, Any]]:
         """Copies of the entries with an id above ``since``."""
         with self._lock:
-            return [dict(e) for e in self._entries if int(e["id"]) > since]  # type: ignore[arg-type]
+            return [dict(e) for e in self._entries if e["id"] > since]
 
     def clear(self) -> None:
         with self._lock:

@@ -214,6 +214,8 @@ class Responder:
     # --- metadata queries -------------------------------------------------------------------------------
     def _rows(self, target: Target, params: dict[str, object]) -> Iterator[dict[str, object]]:
         data, style, name = self.data, target.style, target.endpoint.name
+        # The filters are checked query strings, typed object with the rest of params (whose date is a Since):
+        # hence the arg-type ignores below.
         filters = {MODEL_FILTERS[k]: v for k, v in params.items() if k in MODEL_FILTERS}
         since = params.get("date")
         assert since is None or isinstance(since, Since)

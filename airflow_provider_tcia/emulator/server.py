@@ -136,9 +136,11 @@ class _Handler(BaseHTTPRequestHandler):
         form: tuple[tuple[str, str], ...] = ()
         if "application/x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
             form = tuple(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        # http.server's headers are an email.message.Message: read as a Mapping, not one for typeshed.
         request = Request(self.command, path, query, self.headers, form)  # type: ignore[arg-type]
         target = route(path)
         fault: Fault | None = None
+        response: Response | None
         entry |= {"api": None, "endpoint": None, "fault": None}
         if target is None:
             response = text(404, f"Not Found: {path}")
@@ -172,14 +174,17 @@ class _Handler(BaseHTTPRequestHandler):
             entries = fault.transform_entries(response.zip_entries) if fault else response.zip_entries
             self._send_stream(response, iter_zip(entries), cut)
             return
-        body = response.body
-        if not isinstance(body, bytes | bytearray):
-            head, rest = _prefetch(body, LENGTH_THRESHOLD)
+        body: bytes | bytearray
+        if isinstance(response.body, bytes | bytearray):
+            body = response.body
+        else:
+            head, rest = _prefetch(response.body, LENGTH_THRESHOLD)
             if rest is not None:
                 self._send_stream(response, _chain(head, rest), cut)
                 return
             body = b"".join(head)
-        at = cut.cut_at(lambda: len(body)) if cut else None
+        size = len(body)
+        at = cut.cut_at(lambda: size) if cut else None
         if cut is not None and cut.kind == "truncate":
             body = body[:at]
         self._start(response, [("Content-Length", str(len(body)))])

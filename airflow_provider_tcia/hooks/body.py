@@ -7,7 +7,7 @@ call and its URL (key redacted).
 from __future__ import annotations
 
 import http.client
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import requests
@@ -28,7 +28,8 @@ class TciaStream:
     headers: dict[str, str]
     md5_included: bool
     """Whether the zip carries ``md5hashes.csv`` (NBIA only)."""
-    _chunks: Iterator[bytes]
+    _chunks: Iterable[bytes]
+    """The body: a :class:`ResponseBody` (read into buffers) or any iterable of chunks."""
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._chunks)
@@ -36,11 +37,18 @@ class TciaStream:
     def readinto(self, buffer: bytearray | memoryview) -> int:
         """Fill ``buffer`` with the next bytes of the body (completely, unless the body ends first); the count,
         0 at the end. Raises :class:`TciaIncompleteResponseError` if the connection breaks."""
-        readinto = getattr(self._chunks, "readinto", None)
-        if readinto is None:  # (a plain iterator of chunks)
+        if not isinstance(self._chunks, ResponseBody):  # (a plain iterable of chunks)
             self._chunks = ResponseBody.of_chunks(iter(self._chunks))
-            readinto = self._chunks.readinto
-        return readinto(buffer)
+        return self._chunks.readinto(buffer)
+
+
+@dataclass(frozen=True)
+class _Socket:
+    """A body read from :mod:`http.client`'s response itself, with the call and response it belongs to."""
+
+    call: Call
+    response: requests.Response
+    fp: http.client.HTTPResponse
 
 
 class ResponseBody:
@@ -52,37 +60,39 @@ class ResponseBody:
     test adapters) are read through ``iter_content`` and copied into the buffer.
     """
 
-    def __init__(self, call: Call | None, response: requests.Response | None, chunks: Iterator[bytes] | None = None):
-        self._call = call
-        self._response = response
-        fp = getattr(response.raw, "_fp", None) if response is not None else None
-        encoding = (response.headers.get("Content-Encoding") or "").strip().lower() if response is not None else ""
-        self._fp: http.client.HTTPResponse | None = (
-            fp if isinstance(fp, http.client.HTTPResponse) and encoding in ("", "identity") else None
-        )
-        if chunks is None and self._fp is None:
-            chunks = iter_response_chunks(call, response)
+    def __init__(self, call: Call, response: requests.Response) -> None:
+        fp = getattr(response.raw, "_fp", None)
+        encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
+        if isinstance(fp, http.client.HTTPResponse) and encoding in ("", "identity"):
+            self._start(_Socket(call, response, fp), iter(()))
+        else:
+            self._start(None, iter_response_chunks(call, response))
+
+    def _start(self, socket: _Socket | None, chunks: Iterator[bytes]) -> None:
+        self._socket = socket  # where the body is read from the socket (``chunks`` is then empty)
         self._chunks = chunks
         self._pending = memoryview(b"")
         self.position = 0
 
     @classmethod
     def of_chunks(cls, chunks: Iterator[bytes]) -> ResponseBody:
-        return cls(None, None, chunks)
+        body = cls.__new__(cls)
+        body._start(None, chunks)
+        return body
 
     def peek(self, size: int) -> bytes:
         """The first bytes of the body (at most ``size`` when read from the socket); they are read again."""
-        first = self._read(size) if self._fp is not None else next(self._chunks, b"")
+        first = self._read(self._socket, size) if self._socket is not None else next(self._chunks, b"")
         self._pending = memoryview(first)
         return first
 
-    def _read(self, size: int) -> bytes:
+    def _read(self, socket: _Socket, size: int) -> bytes:
         try:
-            data = self._fp.read(size)
+            data = socket.fp.read(size)
         except (http.client.HTTPException, OSError, ValueError) as err:
-            raise broken_body(self._call, err) from None
+            raise broken_body(socket.call, err) from None
         if not data:
-            self._at_end()
+            self._at_end(socket)
         self.position += len(data)
         return data
 
@@ -92,16 +102,17 @@ class ResponseBody:
             buffer[:n] = self._pending[:n]
             self._pending = self._pending[n:]
             return n
-        if self._fp is None:
+        socket = self._socket
+        if socket is None:
             chunk = next(self._chunks, b"")
             self._pending = memoryview(chunk)
             return self.readinto(buffer) if chunk else 0
         try:
-            n = self._fp.readinto(buffer)
+            n = socket.fp.readinto(buffer)
         except (http.client.HTTPException, OSError, ValueError) as err:
-            raise broken_body(self._call, err) from None
+            raise broken_body(socket.call, err) from None
         if not n:
-            self._at_end()
+            self._at_end(socket)
         self.position += n
         return n
 
@@ -109,23 +120,22 @@ class ResponseBody:
         if self._pending:
             yield bytes(self._pending)
             self._pending = memoryview(b"")
-        if self._fp is None:
+        socket = self._socket
+        if socket is None:
             yield from self._chunks
             return
-        while chunk := self._read(CHUNK):
+        while chunk := self._read(socket, CHUNK):
             yield chunk
 
-    def _at_end(self) -> None:
-        fp = self._fp
-        if fp is None:
-            return
+    def _at_end(self, socket: _Socket) -> None:
+        fp = socket.fp
         if fp.length:  # (http.client reports a body cut short of its Content-Length as its end)
             raise TciaIncompleteResponseError(
-                f"{self._call.what}: the body ended after {self.position:,} bytes, {fp.length:,} short of its "
-                f"Content-Length, from {self._call.shown_url}"
+                f"{socket.call.what}: the body ended after {self.position:,} bytes, {fp.length:,} short of its "
+                f"Content-Length, from {socket.call.shown_url}"
             )
         if fp.isclosed():
-            self._response.raw.release_conn()  # read to its end: the connection can serve another request
+            socket.response.raw.release_conn()  # read to its end: the connection can serve another request
 
 
 def iter_response_chunks(call: Call, response: requests.Response) -> Iterator[bytes]:

@@ -311,6 +311,7 @@ class TciaHook(TciaQueryMethods, BaseHook):
         """Send ``call`` with bounded retries; yield the body's chunks (with the response if asked)."""
         policy = self.config.retry
         attempt = 0
+        failure: Failure | None
         while True:
             try:
                 response = self.session.get(
@@ -322,7 +323,7 @@ class TciaHook(TciaQueryMethods, BaseHook):
                 self.log.info("TCIA %s: GET %s → %s", call.request.endpoint.name, call.shown_url, response.status_code)
                 # A download is read with http.client's readinto (see ResponseBody); a query's chunks are parsed.
                 reader = ResponseBody(call, response) if keep_response else None
-                chunks = iter_response_chunks(call, response) if reader is None else None
+                chunks = iter_response_chunks(call, response) if reader is None else iter(())
                 try:
                     if response.status_code >= 400:
                         head = _head(response)
@@ -365,6 +366,7 @@ class TciaHook(TciaQueryMethods, BaseHook):
         connect, read = config.timeout
         timeout = httpx.Timeout(read, connect=connect)
         attempt = 0
+        failure: Failure | None
         async with httpx.AsyncClient(timeout=timeout, verify=config.verify, proxy=_proxy(config)) as client:
             while True:
                 try:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 from typing import IO, Any
-from xml.etree.ElementTree import ParseError, XMLPullParser
+from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaCorruptPayloadError
 from airflow_provider_tcia.storage import SUFFIX_FORMATS, suffix_format
@@ -158,22 +158,25 @@ def _count_csv(chunks: Iterator[bytes]) -> int:
 
 def _count_xml(chunks: Iterator[bytes]) -> int:
     """Children of the root element (``<Results><Row>…</Row>…</Results>``); each is dropped once counted."""
-    parser = XMLPullParser(events=("start", "end"))
+    parser: XMLPullParser[Element] = XMLPullParser(events=("start", "end"))
     depth = rows = 0
-    root = None
+    root: Element | None = None
     seen_bytes = False
     for chunk in chunks:
         seen_bytes = seen_bytes or bool(chunk.strip())
         parser.feed(chunk)
-        for event, element in parser.read_events():
+        for item in parser.read_events():
+            event, element = item[0], item[-1]
+            if not isinstance(element, Element):  # (start and end events only were asked for: all elements)
+                continue
             if event == "start":
                 root = element if root is None else root
                 depth += 1
             else:
                 depth -= 1
-                if depth == 1:
+                if depth == 1 and root is not None:
                     rows += 1
-                    root.clear()  # type: ignore[union-attr]
+                    root.clear()
     if seen_bytes:  # an empty body (NBIA's "no rows") is no document at all
         parser.close()
     return rows

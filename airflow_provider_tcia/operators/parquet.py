@@ -13,10 +13,13 @@ import io
 import logging
 from collections.abc import Iterable, Sequence
 from itertools import islice
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_tcia.api.generations import INTEGER_FIELDS
 from airflow_provider_tcia.exceptions import TciaBadRequestError
+
+if TYPE_CHECKING:
+    from airflow_provider_tcia.compat import Logger
 
 #: Rows gathered into one row group.
 ROW_GROUP_ROWS = 10_000
@@ -59,7 +62,7 @@ def write_parquet(
     rows: Iterable[dict[str, Any]],
     attributes: Sequence[str],
     *,
-    log: logging.Logger | None = None,
+    log: Logger | None = None,
     row_group_rows: int = ROW_GROUP_ROWS,
 ) -> tuple[int, int]:
     """Write ``rows`` to ``fh`` as Parquet, one row group per ``row_group_rows`` rows.

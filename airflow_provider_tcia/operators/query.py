@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -116,7 +117,7 @@ class TciaQueryOperator(BaseOperator):
         cls.template_fields_renderers = {}
         if "__init__" not in cls.__dict__:
             # A subclass declaring only its endpoint (as users may); this module's operators write theirs out.
-            cls.__init__ = _endpoint_init(cls, ep)  # type: ignore[method-assign]
+            cls.__init__ = _endpoint_init(cls, ep)  # type: ignore[method-assign]  # (built from the table)
         if not cls.__doc__:
             cls.__doc__ = _endpoint_doc(ep)
 
@@ -157,6 +158,7 @@ class TciaQueryOperator(BaseOperator):
             ep, params = self._checked_query()
             output = self._checked_output()
             hook = TciaHook(check_conn_id(self.tcia_conn_id))
+            result: list[dict[str, Any]] | dict[str, Any] | None
             try:
                 if output is None:
                     result, rows = self._to_xcom(hook, ep, params)
@@ -182,7 +184,9 @@ class TciaQueryOperator(BaseOperator):
         return dict(self.parameters)
 
     def _checked_query(self) -> tuple[Endpoint, dict[str, Any]]:
-        return check_query(self.endpoint, self.query_params())  # type: ignore[arg-type]
+        if self.endpoint is None:  # (set by __init__ or the class; None only on a half-built base instance)
+            raise TypeError(f"{type(self).__name__} has no endpoint")
+        return check_query(self.endpoint, self.query_params())
 
     def _checked_output(self) -> tuple[ObjectStoragePath, str] | None:
         if self.output_path is None:
@@ -232,11 +236,11 @@ class TciaQueryOperator(BaseOperator):
     def _to_xcom(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any]) -> tuple[list[dict[str, Any]] | None, int]:
         """The task's return value (the rows, or ``None`` with ``do_xcom_push=False``) and the row count."""
         if not self.do_xcom_push:
-            rows = self._restarting(
+            count = self._restarting(
                 hook, "reading the answer", lambda: sum(1 for _ in hook.iter_rows(ep.name, **params))
             )
-            self.log.info("%s: %d rows (do_xcom_push=False: not pushed)", ep.name, rows)
-            return None, rows
+            self.log.info("%s: %d rows (do_xcom_push=False: not pushed)", ep.name, count)
+            return None, count
 
         def collect() -> list[dict[str, Any]]:
             rows: list[dict[str, Any]] = []
@@ -287,15 +291,11 @@ class TciaQueryOperator(BaseOperator):
 def _primed(items: Iterator[_T]) -> Iterator[_T]:
     """``items`` with its first element already fetched (so its request has been answered)."""
     iterator = iter(items)
-    sentinel = object()
-    first = next(iterator, sentinel)
-
-    def chain() -> Iterator[_T]:
-        if first is not sentinel:
-            yield first  # type: ignore[misc]
-        yield from iterator
-
-    return chain()
+    try:
+        first = next(iterator)
+    except StopIteration:
+        return iter(())
+    return itertools.chain((first,), iterator)
 
 
 def _describe(ep: Endpoint, params: Mapping[str, Any]) -> str:
@@ -320,7 +320,7 @@ def _endpoint_init(cls: type[TciaQueryOperator], ep: Endpoint) -> Callable[..., 
         for name, value in values.items():
             setattr(self, name, value)  # verbatim: templates render later, execute() validates
 
-    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    __init__.__signature__ = signature  # type: ignore[attr-defined]  # (inspect reads it; typeshed lacks it)
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     return __init__
 
@@ -641,7 +641,7 @@ class TciaGetSharedListOperator(TciaQueryOperator):
 
 #: Every endpoint's operator, by the endpoint's seed name.
 QUERY_OPERATORS: dict[str, type[TciaQueryOperator]] = {
-    op.endpoint: op  # type: ignore[misc]
+    op.endpoint: op
     for op in (
         TciaGetCollectionValuesOperator,
         TciaGetModalityValuesOperator,
