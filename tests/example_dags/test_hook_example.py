@@ -14,15 +14,16 @@ KEY = "example-dag-key-42b1"
 
 
 def run(conn_id: str, expect: str = "success", **test_kwargs):
-    """The example DAG run on the connection ``conn_id``: the run, its task states and return values by task."""
+    """The example DAG run on the connection ``conn_id``: its task states and return values, by task."""
     dag = load_example("tcia_hook_example").dag
     conf = {"tcia_conn_id": conn_id, "collection": "TCGA-GBM"}
     dag_run = run_example(dag, expect=expect, run_conf=conf, **test_kwargs)
     values = {task: value for (task, _), value in xcoms(dag_run).items()}
-    return dag_run, {task: state for (task, _), state in states(dag_run).items()}, values
+    return {task: state for (task, _), state in states(dag_run).items()}, values
 
 
-def check(dag_run, states, values, emulator) -> None:
+def check(task_states, values, emulator) -> None:
+    assert set(task_states.values()) == {"success"}, task_states
     assert values["check_connection"].startswith(f"Connected to {emulator.url}")
     summary = values["summarise_collection"]
     assert summary["collection"] == "TCGA-GBM" and "MR" in summary["modalities"]
@@ -73,6 +74,6 @@ def test_connection_from_a_secrets_backend_file(airflow_db, emulator_with_key, t
 
 def test_wrong_key_fails_the_run_with_an_auth_error(airflow_db, emulator_with_key, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_TCIA_BAD_KEY", emulator_with_key.connection_json(api="legacy", api_key="nope"))
-    _, states, _ = run("tcia_bad_key", expect="failed")
-    assert states["check_connection"] == "failed"
-    assert states["summarise_collection"] == "upstream_failed"
+    task_states, _ = run("tcia_bad_key", expect="failed")
+    assert task_states["check_connection"] == "failed"
+    assert task_states["summarise_collection"] == "upstream_failed"
