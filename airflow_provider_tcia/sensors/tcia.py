@@ -8,8 +8,9 @@ capped at ``max_rows_in_xcom`` — is the task's return value (XCom).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,8 @@ from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_tcia.hooks.tcia import TciaHook
 
 #: The default ``since``: the run's data interval start (with a fallback for empty intervals, see resolve_since).
 DEFAULT_SINCE = "{{ data_interval_start }}"
@@ -61,6 +64,12 @@ class TciaBaseSensor(BaseSensorOperator):
     run of the task, only the try's first poke checks on Airflow 3 (on Airflow 2.11, which does not tell a
     task it was rescheduled, every poke that finds nothing does).
 
+    One hook — one HTTP session, one read of the connection — serves every poke of one run of
+    :meth:`execute` and is closed when it ends, however it ends (found, timed out, failed, rescheduled or
+    deferred): in ``poke`` mode the pokes of a try share it; in ``reschedule`` mode, where every poke is a new
+    process, each poke has its own; a deferrable sensor's poke before deferring has its own, and the trigger
+    asks through the triggerer's. A :meth:`poke` called on its own opens and closes one for itself.
+
     :param tcia_conn_id: the ``tcia`` connection.
     :param min_rows: how many rows count as found (default 1: any).
     :param max_rows_in_xcom: how many of the rows found the task returns (XCom) at most.
@@ -85,6 +94,8 @@ class TciaBaseSensor(BaseSensorOperator):
         self.max_rows_in_xcom = max_rows_in_xcom
         self.deferrable = deferrable
         self._request: tuple[str, dict[str, Any]] | None = None
+        #: The hook of the running execute(), shared by its pokes (None outside it).
+        self._hook: TciaHook | None = None
         #: The query's collection while it is still to be checked against the server's list (once per try).
         self._unchecked_collection: str | None = None
 
@@ -96,6 +107,16 @@ class TciaBaseSensor(BaseSensorOperator):
     # --- polling -------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
         self._prepare(context)
+        from airflow_provider_tcia.hooks.tcia import TciaHook
+
+        self._hook = hook = TciaHook(self.tcia_conn_id)
+        try:
+            return self._wait(context)
+        finally:  # found, timed out, failed, rescheduled or deferred (TaskDeferred)
+            self._hook = None
+            hook.close()
+
+    def _wait(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
         if self.poke_interval <= 0:
@@ -123,10 +144,7 @@ class TciaBaseSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         endpoint, params = self._checked_request(context)
-        from airflow_provider_tcia.hooks.tcia import TciaHook
-
-        hook = TciaHook(self.tcia_conn_id)
-        try:
+        with self._poke_hook() as hook:
             poll = poll_once(hook, endpoint, params, min_rows=self.min_rows)
             if poll.outcome == "found":
                 return PokeReturnValue(True, self._xcom_rows(poll.rows, len(poll.rows)))
@@ -137,9 +155,18 @@ class TciaBaseSensor(BaseSensorOperator):
             else:
                 self.log.info("%s: %d of %d row(s) so far", endpoint, len(poll.rows), self.min_rows)
                 self._check_collection(hook)
-        finally:
-            hook.close()
         return PokeReturnValue(False)
+
+    @contextlib.contextmanager
+    def _poke_hook(self) -> Iterator[TciaHook]:
+        """The running execute()'s hook; for a poke() called on its own, one closed when the poke ends."""
+        if self._hook is not None:
+            yield self._hook
+            return
+        from airflow_provider_tcia.hooks.tcia import TciaHook
+
+        with contextlib.closing(TciaHook(self.tcia_conn_id)) as hook:
+            yield hook
 
     def _check_collection(self, hook: Any) -> None:
         """Fail at once if the query's collection is not on the server (see the class docstring)."""

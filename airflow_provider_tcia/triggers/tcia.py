@@ -13,6 +13,7 @@ answer; every path of the poller's loop sleeps before asking again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -174,7 +175,8 @@ class TciaQueryTrigger(BaseTrigger):
                     self.endpoint, len(poll.rows), self.min_rows, self.poke_interval,
                 )  # fmt: skip
                 if unchecked is not None:
-                    event, unchecked = await self._check_collection(_make_hook(self.tcia_conn_id), unchecked)
+                    with contextlib.closing(_make_hook(self.tcia_conn_id)) as hook:  # closed whatever the check did
+                        event, unchecked = await self._check_collection(hook, unchecked)
                     if event is not None:
                         yield event
                         return

@@ -1,6 +1,7 @@
 """The sensors against the bundled emulator over real sockets, on both APIs: a collection the server does not
 have fails the sensor at its first poke (poke mode, before deferring, and in the trigger), a known collection
-with nothing new waits, and a collection check the server cannot answer never fails the sensor."""
+with nothing new waits, a collection check the server cannot answer never fails the sensor, and every HTTP
+session a sensor or its trigger opens is closed however the wait ends."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from airflow_provider_tcia.compat import AirflowFailException, AirflowSensorTime
 from airflow_provider_tcia.exceptions import TciaUnknownCollectionError
 from airflow_provider_tcia.sensors.tcia import TciaNewStudiesSensor, TciaQuerySensor
 from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
-from tests.airflow_compat import TaskDeferred
+from tests.airflow_compat import AirflowRescheduleException, TaskDeferred
+from tests.sessions import hooks, httpx_clients, requests_sessions
 
 pytestmark = pytest.mark.integration
 
@@ -86,9 +88,11 @@ def test_deferrable_fails_before_deferring(tcia_emulator, api):
     assert asked(tcia_emulator) == ["NewStudiesInPatientCollection", "getCollectionValues"]
 
 
-def test_the_trigger_fails_an_unknown_collection_whose_check_it_was_handed(tcia_emulator, api):
+def test_the_trigger_fails_an_unknown_collection_whose_check_it_was_handed(tcia_emulator, api, monkeypatch):
     """The poke before deferring could not check (getCollectionValues failed): the trigger checks at its first
-    poll that finds nothing, and the sensor fails with the trigger's message."""
+    poll that finds nothing, and the sensor fails with the trigger's message. Every hook made on the way (the
+    sensor's, the trigger's shared poller's, its check's) and every HTTP client is closed."""
+    made, clients = hooks(monkeypatch), httpx_clients(monkeypatch)
     tcia_emulator.inject_fault("getCollectionValues", "server_error", count=1, status=503)
     with pytest.raises(TaskDeferred) as deferred:
         sensor(deferrable=True, poke_interval=0.2).execute(context())
@@ -107,12 +111,16 @@ def test_the_trigger_fails_an_unknown_collection_whose_check_it_was_handed(tcia_
     with pytest.raises(AirflowFailException, match=NOT_ON_THE_SERVER):
         sensor(deferrable=True).execute_complete(context(), event.payload)
     statuses = [(r["endpoint"], r["status"]) for r in tcia_emulator.requests()]
-    assert statuses == [
+    assert statuses[:3] == [
         ("NewStudiesInPatientCollection", 200),  # the sensor's poke: nothing
         ("getCollectionValues", 503),  # its check: no answer
         ("NewStudiesInPatientCollection", 200),  # the trigger's first poll: nothing
-        ("getCollectionValues", 200),  # its check: not there
     ]
+    # Its check: not there. (Its shared poller keeps its cadence meanwhile: on a busy machine it may poll once
+    # more before the trigger has ended.)
+    assert [s for s in statuses[3:] if s[0] == "getCollectionValues"] == [("getCollectionValues", 200)]
+    assert len(made.opened) == 3 and made.still_open == []
+    assert len(clients.opened) == len(statuses) - 2 and clients.still_open == []  # one client per request
 
 
 def test_a_known_collection_with_nothing_new_waits(tcia_emulator, api, between_pokes):
@@ -149,3 +157,49 @@ def test_a_check_the_server_cannot_answer_never_fails_the_sensor(tcia_emulator, 
         ("getCollectionValues", 503),
         ("NewStudiesInPatientCollection", 200),
     ]
+
+
+# --- sessions: one per run of execute(), closed however it ends -------------------------------------------
+def test_the_pokes_of_a_try_share_one_session_closed_at_the_end(tcia_emulator, api, between_pokes, monkeypatch):
+    sessions = requests_sessions(monkeypatch)
+    between_pokes.append(lambda: tcia_emulator.publish("TCGA-BRCA", series_count=1, image_count=2))
+    assert len(sensor(collection="TCGA-BRCA").execute(context())) == 1
+    assert len(asked(tcia_emulator)) == 3  # two pokes and the collection check, through one session
+    assert len(sessions.opened) == 1 and sessions.still_open == []
+
+
+ENDINGS = {
+    "failed": ({"collection": NOPE}, AirflowFailException),
+    "timed out": ({"timeout": 0}, AirflowSensorTimeout),
+    "deferred": ({"deferrable": True}, TaskDeferred),
+}
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_the_session_is_closed_however_the_try_ends(tcia_emulator, api, between_pokes, monkeypatch, ending):
+    kwargs, error = ENDINGS[ending]
+    sessions = requests_sessions(monkeypatch)
+    with pytest.raises(error):
+        sensor(**{"collection": "TCGA-BRCA", **kwargs}).execute(context())
+    assert asked(tcia_emulator)  # it did ask
+    assert len(sessions.opened) == 1 and sessions.still_open == []
+
+
+def test_a_refused_key_closes_the_session_too(tcia_emulator, monkeypatch):
+    with tcia_emulator.with_api_key("emulator-sensor-key-0001"):  # the legacy API checks keys
+        monkeypatch.setenv("AIRFLOW_CONN_TCIA_DEFAULT", tcia_emulator.connection_json(api_key="wrong-key-123456"))
+        sessions = requests_sessions(monkeypatch)
+        with pytest.raises(AirflowFailException, match="TciaAuthError"):
+            sensor(collection="TCGA-BRCA").execute(context())
+    assert [r["status"] for r in tcia_emulator.requests()] == [401]
+    assert len(sessions.opened) == 1 and sessions.still_open == []
+
+
+def test_reschedule_mode_opens_and_closes_a_session_per_poke(tcia_emulator, api, monkeypatch, airflow_db):
+    """Every poke of a rescheduled sensor is a new process: each has its own session, closed as it ends."""
+    sessions = requests_sessions(monkeypatch)
+    for _ in range(2):
+        with pytest.raises(AirflowRescheduleException):
+            sensor(collection="TCGA-BRCA", mode="reschedule").execute(context())
+        assert sessions.still_open == []
+    assert len(sessions.opened) == 2

@@ -35,6 +35,11 @@ class FakeHook:
         self.collections = list(collections)
         self.calls: list[tuple[str, dict]] = []
         self.config = mock.Mock(api_key=KEY)
+        self.made = 0  # by the trigger's _make_hook (this one object stands for each hook it makes)
+        self.closed = 0
+
+    def close(self):
+        self.closed += 1
 
     async def aconfig(self):
         return self.config
@@ -67,7 +72,11 @@ def sleeps(monkeypatch):
 
 
 def use_hook(monkeypatch, hook):
-    monkeypatch.setattr("airflow_provider_tcia.triggers.tcia._make_hook", lambda conn_id: hook)
+    def make(conn_id):
+        hook.made += 1
+        return hook
+
+    monkeypatch.setattr("airflow_provider_tcia.triggers.tcia._make_hook", make)
     return hook
 
 
@@ -199,6 +208,7 @@ async def test_query_trigger_ends_at_its_first_poll_on_an_unknown_collection(mon
     assert event.payload["message"].startswith("collection 'TCGA-NOPE' is not on the server (closest: TCGA-")
     assert [endpoint for endpoint, _ in hook.calls][:2] == ["NewStudiesInPatientCollection", "getCollectionValues"]
     assert [endpoint for endpoint, _ in hook.calls].count("getCollectionValues") == 1
+    assert hook.made == hook.closed == 2  # the shared poller's and the check's, closed by the error event
 
 
 @pytest.mark.asyncio
@@ -208,6 +218,7 @@ async def test_query_trigger_checks_a_known_collection_once(monkeypatch, sleeps)
     assert event.payload["status"] == "success"
     assert [endpoint for endpoint, _ in hook.calls].count("getCollectionValues") == 1
     assert sleeps == [7.0, 7.0, 7.0]
+    assert hook.made == hook.closed == 2
 
 
 @pytest.mark.asyncio
@@ -220,6 +231,7 @@ async def test_query_trigger_polls_on_when_the_check_gets_no_answer(monkeypatch,
     assert [endpoint for endpoint, _ in hook.calls].count("getCollectionValues") == 2
     assert [endpoint for endpoint, _ in hook.calls].count("NewStudiesInPatientCollection") == 3
     assert sleeps == [7.0, 7.0, 7.0]
+    assert hook.made == hook.closed == 3  # the check that got no answer closed its hook too
 
 
 @pytest.mark.asyncio

@@ -1,6 +1,6 @@
 """The triggers' ``run()`` against the bundled emulator over real sockets, on both APIs: found, not yet,
-a transient error then found, a refused key, a timeout — and the watcher announcing a study published
-while it waits."""
+a transient error then found, a refused key, a timeout — the watcher announcing a study published
+while it waits, and every hook and HTTP client a trigger opens closed when it ends."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 import pytest
 
 from airflow_provider_tcia.triggers.tcia import TciaNewStudiesEventTrigger, TciaQueryTrigger
+from tests.sessions import hooks, httpx_clients
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +114,22 @@ async def test_timeout(tcia_emulator, api):
     await agen.aclose()
     assert event.payload["status"] == "timeout"
     assert "fewer than 1 row" in event.payload["message"]
+
+
+@pytest.mark.asyncio
+async def test_every_hook_and_client_is_closed_when_the_trigger_ends(tcia_emulator, api, monkeypatch):
+    """The shared poller's hook is closed when its last subscriber leaves; each request's httpx client when
+    the request is done (the async side keeps no client between polls)."""
+    made, clients = hooks(monkeypatch), httpx_clients(monkeypatch)
+    timeout_at = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
+    agen = new_studies_trigger(timeout_at=timeout_at).run()
+    event = await next_event(agen)
+    await agen.aclose()
+    assert event.payload["status"] == "timeout"
+    polls = [r for r in tcia_emulator.requests() if r["endpoint"] == "NewStudiesInPatientCollection"]
+    assert len(polls) >= 2 and len(clients.opened) >= len(polls)  # one per request (one cut short by the end too)
+    assert clients.still_open == []
+    assert len(made.opened) == 1 and made.still_open == []
 
 
 @pytest.mark.asset_watchers
