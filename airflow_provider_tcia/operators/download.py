@@ -3,10 +3,16 @@
 Thin: they check their (templated) arguments when the task runs, before anything is sent or written, and
 hand over to the engines in :mod:`airflow_provider_tcia.downloads.series` and
 :mod:`airflow_provider_tcia.downloads.images`. See ``docs/downloads.md``.
+
+What they return follows the provider's one XCom policy (:mod:`airflow_provider_tcia.operators.xcom`): a
+download whose summaries might exceed ``max_xcom_bytes`` is refused before anything is sent, never after it
+succeeded; ``summary_path`` or ``do_xcom_push=False`` keep the full result out of XCom.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,18 +20,21 @@ from airflow_provider_tcia.api.uids import check_uid, shown
 from airflow_provider_tcia.compat import Asset, BaseOperator, ObjectStoragePath
 from airflow_provider_tcia.downloads.images import ImageDownloader
 from airflow_provider_tcia.downloads.inputs import (
+    SeriesRef,
     dedupe,
     refs_from_file,
     refs_from_value,
     row_fields,
     series_file,
 )
-from airflow_provider_tcia.downloads.layout import LAYOUTS, DownloadPlan
+from airflow_provider_tcia.downloads.layout import LAYOUTS, DownloadPlan, image_path
 from airflow_provider_tcia.downloads.series import SeriesDownloader, SeriesResult
-from airflow_provider_tcia.exceptions import TciaBadRequestError
+from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaResultTooLargeError
 from airflow_provider_tcia.hooks.config import check_conn_id
 from airflow_provider_tcia.hooks.tcia import TciaHook
-from airflow_provider_tcia.storage import as_path
+from airflow_provider_tcia.operators.output import write_rows
+from airflow_provider_tcia.operators.xcom import DEFAULT_MAX_XCOM_BYTES, MAX_INT, check_max_xcom_bytes, json_bytes
+from airflow_provider_tcia.storage import as_path, atomic_writer
 from airflow_provider_tcia.task_errors import fail_fast
 
 if TYPE_CHECKING:
@@ -35,12 +44,28 @@ if TYPE_CHECKING:
 MAX_CONCURRENCY = 32
 #: Series UIDs listed in an asset event's extra (the counts are always complete).
 ASSET_EXTRA_SERIES = 100
+#: What stands for a PatientID or StudyInstanceUID not known before the download (DICOM's longest: 64
+#: characters) when a summary's size is bounded.
+_UNKNOWN_SEGMENT = "X" * 64
 
 
 class _TciaDownloadOperator(BaseOperator):
-    """What both download operators share: destination, connection, concurrency, Asset events."""
+    """What both download operators share: destination, connection, concurrency, Asset events, and what goes
+    to XCom.
+
+    Why the XCom cap is applied before anything is sent: a download's result is one small summary per series
+    (image) whose size is known up to its byte and file counts once the input is read — UIDs, paths and
+    layout are known, counts are at most :data:`~airflow_provider_tcia.operators.xcom.MAX_INT` — so a bound
+    of the whole result costs no request. Refusing then wastes nothing; refusing after the downloads would
+    throw away hours of verified work (and a retry would skip it all and fail the same way), and capping
+    silently would drop results.
+    """
 
     ui_color = "#d5f5e3"
+    #: What one result is called in messages.
+    noun = "series"
+    #: Where each result is when XCom does not carry it (for the message of a refusal).
+    at_destination = "every series' manifest (<SeriesInstanceUID>.manifest.json beside its data) holds its result"
 
     def __init__(
         self,
@@ -48,6 +73,8 @@ class _TciaDownloadOperator(BaseOperator):
         destination: str | ObjectStoragePath,
         max_concurrency: int = 4,
         progress_interval: float = 30.0,
+        summary_path: str | ObjectStoragePath | None = None,
+        max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
         tcia_conn_id: str = TciaHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -55,6 +82,8 @@ class _TciaDownloadOperator(BaseOperator):
         self.destination = destination
         self.max_concurrency = max_concurrency
         self.progress_interval = progress_interval
+        self.summary_path = summary_path
+        self.max_xcom_bytes = check_max_xcom_bytes(max_xcom_bytes)
         self.tcia_conn_id = tcia_conn_id
         self._engine: SeriesDownloader | ImageDownloader | None = None
 
@@ -63,15 +92,73 @@ class _TciaDownloadOperator(BaseOperator):
             self._engine.stop()
 
     def _checked_destination(self) -> ObjectStoragePath:
-        value = self.destination
-        if isinstance(value, str) and not value.strip():
-            raise TciaBadRequestError("destination rendered to an empty string; give a URL such as file:///data/tcia")
-        if not isinstance(value, (str, ObjectStoragePath)):
-            raise TciaBadRequestError(f"destination must be a URL or an ObjectStoragePath, not {type(value).__name__}")
-        try:
-            return as_path(value.rstrip("/") if isinstance(value, str) else value)
-        except ValueError as err:
-            raise TciaBadRequestError(f"destination={value!r}: {err}") from None
+        return _checked_path(self.destination, "destination", "file:///data/tcia")
+
+    def _checked_summary_path(self) -> ObjectStoragePath | None:
+        if self.summary_path is None:
+            return None
+        if isinstance(self.summary_path, str) and self.summary_path.strip().endswith("/"):
+            raise TciaBadRequestError(
+                f"summary_path={self.summary_path!r} names a folder; give the file to write, e.g. "
+                f"{self.summary_path.strip()}summaries.json"
+            )
+        return _checked_path(self.summary_path, "summary_path", "file:///data/tcia/summaries.json")
+
+    def _check_xcom_fits(
+        self, bounds: list[dict[str, Any]], single: bool, summary_path: ObjectStoragePath | None
+    ) -> None:
+        """Refuse, before anything is sent, a result that might not fit in XCom. ``bounds``: each result's
+        summary as large as it can be (see the class docstring)."""
+        if not self.do_xcom_push:
+            return
+        size = json_bytes(self._xcom_value(bounds, single, summary_path))
+        if size <= self.max_xcom_bytes:
+            return
+        what = f"the summaries of {len(bounds)} {self.noun}" if summary_path is None else "the summary"
+        raise TciaResultTooLargeError(
+            f"{what} could take up to {size} bytes of JSON, too much for XCom (max_xcom_bytes="
+            f"{self.max_xcom_bytes}); nothing was sent or downloaded. "
+            + (
+                f"Give summary_path= (e.g. '{self._example_summary_path()}'): the full list is written there "
+                f"and XCom gets only its path and the counts; or do_xcom_push=False: {self.at_destination}; "
+                f"or map the operator over the {self.noun} (.expand(...)); or raise max_xcom_bytes"
+                if summary_path is None
+                else "raise max_xcom_bytes, or set do_xcom_push=False"
+            )
+        )
+
+    def _example_summary_path(self) -> str:
+        destination = self.destination if isinstance(self.destination, str) else str(self.destination)
+        return f"{destination.rstrip('/')}/summaries.json"
+
+    def _xcom_value(
+        self, summaries: list[dict[str, Any]], single: bool, summary_path: ObjectStoragePath | None
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """What the task returns: the summaries (one dict for a single input), or with ``summary_path`` where
+        they are and the counts."""
+        if summary_path is None:
+            return summaries[0] if single else summaries
+        return {
+            "summary_path": str(summary_path),
+            "count": len(summaries),
+            "downloaded": sum(1 for s in summaries if not s["skipped"]),
+            "skipped": sum(1 for s in summaries if s["skipped"]),
+            "verified": sum(1 for s in summaries if s["verified"]),
+            "bytes": sum(s["bytes"] for s in summaries),
+        }
+
+    def _returned(
+        self, summaries: list[dict[str, Any]], single: bool, summary_path: ObjectStoragePath | None
+    ) -> dict[str, Any] | list[dict[str, Any]] | None:
+        """The task's return value once every download succeeded: never refused (its bound was checked)."""
+        if summary_path is not None:
+            with atomic_writer(summary_path) as fh:
+                _, size = write_rows(fh, summaries, "json")
+            self.log.info("summaries of %d %s written to %s (%d bytes)", len(summaries), self.noun, summary_path, size)
+        elif not self.do_xcom_push:
+            self.log.info("%d %s done (do_xcom_push=False: nothing pushed)", len(summaries), self.noun)
+            return None
+        return self._xcom_value(summaries, single, summary_path)
 
     def _checked_common(self) -> tuple[ObjectStoragePath, str]:
         conn_id = check_conn_id(self.tcia_conn_id)
@@ -114,8 +201,14 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
       streams), as a URL or that operator's XCom ``{"path", "format", …}``.
 
     XCom: per series ``{"series_instance_uid", "path", "bytes", "files", "verified", "skipped"}`` — one dict
-    when a single UID or row was given, else a list. Assets in ``outlets`` get an event whose ``extra``
-    lists what was written.
+    when a single UID or row was given, else a list — capped at ``max_xcom_bytes`` like every operator's
+    (:mod:`airflow_provider_tcia.operators.xcom`): each summary's size is bounded before anything is sent, and
+    a download whose summaries might exceed the cap is refused then
+    (:class:`~airflow_provider_tcia.exceptions.TciaResultTooLargeError`, no Airflow retries), never after
+    it succeeded. With ``summary_path`` the list is written there instead and XCom gets
+    ``{"summary_path", "count", "downloaded", "skipped", "verified", "bytes"}``; with ``do_xcom_push=False``
+    nothing is pushed (each series' manifest holds its result). Assets in ``outlets`` get an event whose
+    ``extra`` lists what was written.
 
     :param destination: the root folder: ``file:///data/tcia``, ``s3://aws_conn@bucket/prefix`` … Templated.
     :param series_instance_uids: see above. Templated.
@@ -132,10 +225,16 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
         data as long as Rows x Columns x … say; see ``docs/downloads.md``). ``None`` (the default): where no
         ``md5hashes.csv`` vouches for the files — the legacy API, or ``md5=False``.
     :param progress_interval: seconds between progress lines in the log (bytes, MB/s, files, ETA).
+    :param summary_path: write the summaries there (a JSON array, atomically, once every series is done) and
+        push only its path and the counts. A mapped task needs a path of its own (``{{ ti.map_index }}``).
+        Templated.
+    :param max_xcom_bytes: the most JSON the task may push (default 1 MiB); see above.
     :param tcia_conn_id: the ``tcia`` connection. Templated.
     """
 
-    template_fields: Sequence[str] = ("series_instance_uids", "series_from", "destination", "layout", "tcia_conn_id")
+    template_fields: Sequence[str] = (
+        "series_instance_uids", "series_from", "destination", "layout", "summary_path", "tcia_conn_id",
+    )  # fmt: skip
     template_fields_renderers = {"series_instance_uids": "json"}
 
     def __init__(
@@ -151,6 +250,8 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
         check_count: bool = True,
         check_dicom: bool | None = None,
         progress_interval: float = 30.0,
+        summary_path: str | ObjectStoragePath | None = None,
+        max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
         tcia_conn_id: str = TciaHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -158,6 +259,8 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
             destination=destination,
             max_concurrency=max_concurrency,
             progress_interval=progress_interval,
+            summary_path=summary_path,
+            max_xcom_bytes=max_xcom_bytes,
             tcia_conn_id=tcia_conn_id,
             **kwargs,
         )
@@ -169,34 +272,31 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
         self.check_count = check_count
         self.check_dicom = check_dicom
 
-    def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
-        # Bad input, a refused key or series the server does not know fail the same way every time: fail now,
-        # without Airflow retries; a server failure keeps them (a retry skips what is already verified).
+    def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]] | None:
+        # Bad input, a refused key, series the server does not know or a result too large for XCom fail the same
+        # way every time: fail now, without Airflow retries; a server failure keeps them (a retry skips what is
+        # already verified).
         with fail_fast():
             destination, conn_id = self._checked_common()
             plan = DownloadPlan(destination, self._checked_layout(), bool(self.nested))
             refs = dedupe(self._checked_refs())
-            for ref in refs:  # what is known now is checked now: a bad folder name fails before sending
-                if not plan.nested or (ref.patient_id and ref.study_instance_uid):
-                    plan.data_path(ref)
-            hook = TciaHook(conn_id)
-            self._engine = SeriesDownloader(
-                hook,
-                plan,
-                md5=bool(self.md5),
-                check_count=bool(self.check_count),
-                check_dicom=None if self.check_dicom is None else bool(self.check_dicom),
-                progress_interval=float(self.progress_interval),
-                log=self.log,
-            )
-            try:
+            summary_path = self._checked_summary_path()
+            single = self.series_from is None and isinstance(self.series_instance_uids, (str, Mapping))
+            # What is known now is checked now, before sending: a bad folder name, and what XCom would get.
+            self._check_xcom_fits([_series_bound(plan, ref) for ref in refs], single, summary_path)
+            with contextlib.closing(TciaHook(conn_id)) as hook:  # its session closes with the task, failed or not
+                self._engine = SeriesDownloader(
+                    hook,
+                    plan,
+                    md5=bool(self.md5),
+                    check_count=bool(self.check_count),
+                    check_dicom=None if self.check_dicom is None else bool(self.check_dicom),
+                    progress_interval=float(self.progress_interval),
+                    log=self.log,
+                )
                 results = self._engine.run(refs, max_concurrency=self.max_concurrency)
-            finally:
-                hook.close()
         self._record_asset_events(context, _asset_extra(destination, plan.layout, results))
-        summaries = [r.summary() for r in results]
-        single = self.series_from is None and isinstance(self.series_instance_uids, (str, Mapping))
-        return summaries[0] if single else summaries
+        return self._returned([r.summary() for r in results], single, summary_path)
 
     def _checked_layout(self) -> str:
         if not isinstance(self.layout, str) or self.layout.strip().lower() not in LAYOUTS:
@@ -230,7 +330,9 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
 
     XCom: per image ``{"series_instance_uid", "sop_instance_uid", "path", "bytes", "verified", "skipped"}`` —
     one dict for a single SOPInstanceUID, else a list. ``verified`` is False only for a file whose structure
-    cannot be checked (a private transfer syntax, on the legacy API); the log says why.
+    cannot be checked (a private transfer syntax, on the legacy API); the log says why. Capped at
+    ``max_xcom_bytes`` before anything is sent, with ``summary_path`` and ``do_xcom_push=False``, as for
+    :class:`TciaDownloadSeriesOperator` (without XCom, each image's result is its file at its path).
 
     :param series_instance_uid: the series. Templated.
     :param sop_instance_uids: a SOPInstanceUID, a list of them, or the rows of getSOPInstanceUIDs
@@ -240,10 +342,18 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
         checks its DICOM structure instead, as on the legacy API.
     :param max_concurrency: images downloaded at once (1 to 32).
     :param progress_interval: seconds between progress lines.
+    :param summary_path: write the summaries there and push only its path and the counts. Templated.
+    :param max_xcom_bytes: the most JSON the task may push (default 1 MiB).
     :param tcia_conn_id: the ``tcia`` connection. Templated.
     """
 
-    template_fields: Sequence[str] = ("series_instance_uid", "sop_instance_uids", "destination", "tcia_conn_id")
+    noun = "images"
+    at_destination = (
+        "each image is at <destination>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm, verified before it was moved there"
+    )
+    template_fields: Sequence[str] = (
+        "series_instance_uid", "sop_instance_uids", "destination", "summary_path", "tcia_conn_id",
+    )  # fmt: skip
     template_fields_renderers = {"sop_instance_uids": "json"}
 
     def __init__(
@@ -255,6 +365,8 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
         md5: bool = True,
         max_concurrency: int = 4,
         progress_interval: float = 30.0,
+        summary_path: str | ObjectStoragePath | None = None,
+        max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
         tcia_conn_id: str = TciaHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -262,6 +374,8 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
             destination=destination,
             max_concurrency=max_concurrency,
             progress_interval=progress_interval,
+            summary_path=summary_path,
+            max_xcom_bytes=max_xcom_bytes,
             tcia_conn_id=tcia_conn_id,
             **kwargs,
         )
@@ -269,19 +383,19 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
         self.sop_instance_uids = sop_instance_uids
         self.md5 = md5
 
-    def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
+    def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]] | None:
         with fail_fast():  # as the series operator: what no retry can fix fails now
             destination, conn_id = self._checked_common()
             series = check_uid(self.series_instance_uid, "series_instance_uid")
             sops = self._checked_sops()
-            hook = TciaHook(conn_id)
-            self._engine = ImageDownloader(
-                hook, destination, md5=bool(self.md5), progress_interval=float(self.progress_interval), log=self.log
-            )
-            try:
+            summary_path = self._checked_summary_path()
+            single = isinstance(self.sop_instance_uids, (str, Mapping))
+            self._check_xcom_fits([_image_bound(destination, series, sop) for sop in sops], single, summary_path)
+            with contextlib.closing(TciaHook(conn_id)) as hook:
+                self._engine = ImageDownloader(
+                    hook, destination, md5=bool(self.md5), progress_interval=float(self.progress_interval), log=self.log
+                )
                 results = self._engine.run(series, sops, max_concurrency=self.max_concurrency)
-            finally:
-                hook.close()
         written = [r["sop_instance_uid"] for r in results if not r["skipped"]]
         self._record_asset_events(
             context,
@@ -293,7 +407,7 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
                 "sop_instance_uids": written[:ASSET_EXTRA_SERIES],
             },
         )
-        return results[0] if isinstance(self.sop_instance_uids, (str, Mapping)) else results
+        return self._returned(results, single, summary_path)
 
     def _checked_sops(self) -> list[str]:
         value = self.sop_instance_uids
@@ -314,6 +428,42 @@ class TciaDownloadImageOperator(_TciaDownloadOperator):
         if not sops:
             raise TciaBadRequestError("sop_instance_uids is empty: there is no image to download")
         return list(dict.fromkeys(sops))
+
+
+def _checked_path(value: Any, name: str, example: str) -> ObjectStoragePath:
+    if isinstance(value, str) and not value.strip():
+        raise TciaBadRequestError(f"{name} rendered to an empty string; give a URL such as {example}")
+    if not isinstance(value, (str, ObjectStoragePath)):
+        raise TciaBadRequestError(f"{name} must be a URL or an ObjectStoragePath, not {type(value).__name__}")
+    try:
+        return as_path(value.strip().rstrip("/") if isinstance(value, str) else value)
+    except ValueError as err:
+        raise TciaBadRequestError(f"{name}={value!r}: {err}") from None
+
+
+def _series_bound(plan: DownloadPlan, ref: SeriesRef) -> dict[str, Any]:
+    """The largest summary ``ref`` can have (its counts unknown until it is downloaded). Its path is checked
+    now where the nested layout's folders are known; where they are not (looked up later), DICOM's longest
+    PatientID and StudyInstanceUID stand in for them."""
+    if plan.nested and not (ref.patient_id and ref.study_instance_uid):
+        ref = dataclasses.replace(ref, patient_id=_UNKNOWN_SEGMENT, study_instance_uid=_UNKNOWN_SEGMENT)
+    path = str(plan.data_path(ref))
+    return SeriesResult(
+        ref.series_instance_uid, path, MAX_INT, MAX_INT, verified=False, skipped=False, manifest=""
+    ).summary()
+
+
+def _image_bound(destination: ObjectStoragePath, series_instance_uid: str, sop_instance_uid: str) -> dict[str, Any]:
+    """The largest summary an image can have (as :class:`~airflow_provider_tcia.downloads.images.ImageDownloader`
+    makes it; ``tests/operators/test_download_operators.py`` checks that the two agree)."""
+    return {
+        "series_instance_uid": series_instance_uid,
+        "sop_instance_uid": sop_instance_uid,
+        "path": str(image_path(destination, series_instance_uid, sop_instance_uid)),
+        "bytes": MAX_INT,
+        "verified": False,
+        "skipped": False,
+    }
 
 
 def _asset_extra(destination: ObjectStoragePath, layout: str, results: list[SeriesResult]) -> dict[str, Any]:
