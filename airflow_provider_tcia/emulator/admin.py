@@ -4,6 +4,7 @@
 ``GET /_emulator``          ``{"dataset", "api_key_required", "collections"}``
 ``POST /_emulator/reset``   back to the initial dataset; faults and request log cleared
 ``POST /_emulator/publish`` JSON: ``collection`` + options of :meth:`Control.publish`; 201 + result
+``POST /_emulator/revise``  JSON: ``series_instance_uid`` + options of :meth:`Control.revise`; 201 + result
 ``POST /_emulator/series``  JSON: ``size_bytes`` + options; 201 + the synthetic series
 ``GET /_emulator/requests`` the request log (``?since=<id>``); ``DELETE`` clears it
 ``POST /_emulator/faults``  JSON: ``endpoint``, ``kind``, ``count`` + options; 201 + the fault
@@ -41,6 +42,10 @@ def handle_admin(
             if "collection" not in payload:
                 raise ValueError("publish needs a collection")
             return as_json(201, control.publish(payload.pop("collection"), **payload))
+        if key == ("POST", "/revise"):
+            if "series_instance_uid" not in payload:
+                raise ValueError("revise needs a series_instance_uid")
+            return as_json(201, control.revise(payload.pop("series_instance_uid"), **payload))
         if key == ("POST", "/series"):
             if "size_bytes" not in payload:
                 raise ValueError("a synthetic series needs size_bytes")

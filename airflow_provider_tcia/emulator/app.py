@@ -148,6 +148,9 @@ class Emulator(Control):
     def publish(self, collection: str, **options: Any) -> dict[str, Any]:
         return self.control.publish(collection, **options)
 
+    def revise(self, series_instance_uid: str, **options: Any) -> dict[str, Any]:
+        return self.control.revise(series_instance_uid, **options)
+
     def add_synthetic_series(self, size_bytes: int, **options: Any) -> dict[str, Any]:
         return self.control.add_synthetic_series(size_bytes, **options)
 

@@ -1,4 +1,4 @@
-"""Driving an emulator: publish data, reset, read the request log, inject faults, add large series.
+"""Driving an emulator: publish data, revise a series, reset, read the request log, inject faults, add large series.
 
 Two implementations of one interface, :class:`Control`:
 
@@ -40,6 +40,17 @@ class Control:
         ``study_date``, ``description``, ``patient_sex``.
 
         :return: ``collection``, ``patient_id``, ``study_instance_uid``, ``series_instance_uids``, ``released``.
+        """
+        raise NotImplementedError
+
+    def revise(self, series_instance_uid: str, **options: Any) -> dict[str, Any]:
+        """Publish a revision of an existing series: same SeriesInstanceUID, other pixels in every file, a new
+        DateReleased and MaxSubmissionTimestamp (getUpdatedSeries lists it again). Options: ``image_count``
+        (new images, or fewer), ``released`` (``YYYY-MM-DD``, default today), ``submitted`` (default
+        ``released``).
+
+        :return: ``series_instance_uid``, ``collection``, ``patient_id``, ``study_instance_uid``,
+            ``image_count``, ``released``, ``submitted``, ``revision``.
         """
         raise NotImplementedError
 
@@ -107,6 +118,9 @@ class LocalControl(Control):
 
     def publish(self, collection: str, **options: Any) -> dict[str, Any]:
         return self.data.publish(collection, **options)
+
+    def revise(self, series_instance_uid: str, **options: Any) -> dict[str, Any]:
+        return self.data.revise(series_instance_uid, **options)
 
     def add_synthetic_series(self, size_bytes: int, **options: Any) -> dict[str, Any]:
         series = self.data.add_synthetic_series(int(size_bytes), **options)
@@ -182,6 +196,9 @@ class RemoteControl(Control):
 
     def publish(self, collection: str, **options: Any) -> dict[str, Any]:
         return self._call("POST", "/publish", {"collection": collection, **options})
+
+    def revise(self, series_instance_uid: str, **options: Any) -> dict[str, Any]:
+        return self._call("POST", "/revise", {"series_instance_uid": series_instance_uid, **options})
 
     def add_synthetic_series(self, size_bytes: int, **options: Any) -> dict[str, Any]:
         return self._call("POST", "/series", {"size_bytes": size_bytes, **options})

@@ -2,8 +2,8 @@
 
 Knows nothing about HTTP or about how either API generation spells a row (that is :mod:`.views`); it answers
 questions such as "the series of this collection with this modality, released after that day" with model
-objects, and it changes only through :meth:`Dataset.publish`, :meth:`Dataset.add_synthetic_series` and
-:meth:`Dataset.reset`.
+objects, and it changes only through :meth:`Dataset.publish`, :meth:`Dataset.revise`,
+:meth:`Dataset.add_synthetic_series` and :meth:`Dataset.reset`.
 
 The scaled collection (``SCALE-100K``, 100,000 series) is generated from an index on demand and never
 materialised: see :class:`ScaledCollection`.
@@ -114,6 +114,8 @@ class Series:
     """Real SOPInstanceUIDs of the first instances; the rest are derived."""
     legacy_file_base: int = 1
     """The seed API names files ``<n>.dcm``; the first instance is ``<legacy_file_base>.dcm``."""
+    revision: int = 0
+    """How many times :meth:`Dataset.revise` republished it (each revision has other pixels)."""
 
     def sop_instance_uid(self, index: int) -> str:
         if index < len(self.known_sop_uids):
@@ -762,6 +764,62 @@ class Dataset:
             "study_instance_uid": study_instance_uid,
             "series_instance_uids": uids,
             "released": released_day.isoformat(),
+        }
+
+    def revise(
+        self,
+        series_instance_uid: str,
+        *,
+        image_count: int | None = None,
+        released: dt.date | str | None = None,
+        submitted: dt.date | str | None = None,
+    ) -> dict[str, object]:
+        """Publish a revision of an existing series, as TCIA does when a collection is corrected: same
+        SeriesInstanceUID, other files (other pixels in every file, and ``image_count`` files if given: more
+        are new images, fewer drop the last ones), a new release date and submission timestamp.
+
+        :param released: the revision's DateReleased (``YYYY-MM-DD`` or a date); today by default.
+        :param submitted: its MaxSubmissionTimestamp / TimeStamp; ``released`` by default.
+        :return: ``series_instance_uid``, ``collection``, ``patient_id``, ``study_instance_uid``,
+            ``image_count``, ``released``, ``submitted``, ``revision`` (1 for the first).
+        """
+        if image_count is not None and (isinstance(image_count, bool) or int(image_count) < 1):
+            raise ValueError("image_count must be at least 1")
+        released_day = _as_date(released, "released") or self._today()
+        submitted_day = _as_date(submitted, "submitted") or released_day
+        with self._lock:
+            old = self._series.get(series_instance_uid)
+            if old is None:
+                generated = self._scaled is not None and self._scaled.find_series(series_instance_uid) is not None
+                raise ValueError(
+                    f"series {series_instance_uid} is generated and cannot be revised"
+                    if generated
+                    else f"no series {series_instance_uid} to revise"
+                )
+            revision = old.revision + 1
+            new = replace(
+                old,
+                image_count=old.image_count if image_count is None else int(image_count),
+                released=released_day,
+                submitted=submitted_day,
+                revision=revision,
+                # other pixels in every file (the anatomy is drawn from the seed)
+                phantom_seed=f"{old.phantom_seed or old.series_instance_uid}#revision-{revision}",
+                known_sop_uids=old.known_sop_uids[: old.image_count if image_count is None else int(image_count)],
+            )
+            self._templates.pop(series_instance_uid, None)
+            self._sizes.pop(series_instance_uid, None)
+            self._digests.pop(series_instance_uid, None)
+            self._series[series_instance_uid] = new
+        return {
+            "series_instance_uid": series_instance_uid,
+            "collection": new.collection,
+            "patient_id": new.patient_id,
+            "study_instance_uid": new.study_instance_uid,
+            "image_count": new.image_count,
+            "released": released_day.isoformat(),
+            "submitted": submitted_day.isoformat(),
+            "revision": revision,
         }
 
     def add_synthetic_series(

@@ -121,6 +121,33 @@ def test_synthetic_series(tcia_emulator, control):
     assert size == {"TotalSizeInBytes": added["total_size"], "ObjectCount": added["image_count"]}
 
 
+def test_revise_a_series(tcia_emulator, control):
+    """A revision keeps the SeriesInstanceUID and changes its files, its dates and (if asked) its image count."""
+    emu = tcia_emulator
+    (before,) = get(emu, f"{NBIA_V4}/getSeries", SeriesInstanceUID=GBM_SERIES).json()
+    old_zip = get(emu, f"{NBIA_V4}/getImage", SeriesInstanceUID=GBM_SERIES).content
+    revised = control.revise(GBM_SERIES, released="2030-01-02", image_count=before["ImageCount"] + 1)
+    assert revised["revision"] == 1 and revised["released"] == revised["submitted"] == "2030-01-02"
+    (after,) = get(emu, f"{NBIA_V4}/getSeries", SeriesInstanceUID=GBM_SERIES).json()
+    assert (after["DateReleased"], after["MaxSubmissionTimestamp"]) == ("01-02-2030", "01-02-2030")
+    assert after["ImageCount"] == before["ImageCount"] + 1 and after["FileSize"] != before["FileSize"]
+    (legacy,) = get(emu, f"{LEGACY}/getSeries", SeriesInstanceUID=GBM_SERIES).json()
+    assert legacy["ImageCount"] == after["ImageCount"]
+    new_zip = zipfile.ZipFile(io.BytesIO(get(emu, f"{NBIA_V4}/getImage", SeriesInstanceUID=GBM_SERIES).content))
+    assert len([n for n in new_zip.namelist() if n.endswith(".dcm")]) == after["ImageCount"]
+    # The same files again (same count, same names), but other pixels: a second revision on another day.
+    again = control.revise(GBM_SERIES, released="2030-01-03", submitted="2030-01-04")
+    assert again["revision"] == 2 and again["image_count"] == after["ImageCount"]
+    third = zipfile.ZipFile(io.BytesIO(get(emu, f"{NBIA_V4}/getImage", SeriesInstanceUID=GBM_SERIES).content))
+    assert third.namelist() == new_zip.namelist()
+    assert all(third.read(n) != new_zip.read(n) for n in third.namelist() if n.endswith(".dcm"))
+    assert zipfile.ZipFile(io.BytesIO(old_zip)).namelist() != third.namelist()
+    (latest,) = get(emu, f"{NBIA_V4}/getSeries", SeriesInstanceUID=GBM_SERIES).json()
+    assert (latest["DateReleased"], latest["MaxSubmissionTimestamp"]) == ("01-03-2030", "01-04-2030")
+    control.reset()
+    assert get(emu, f"{NBIA_V4}/getSeries", SeriesInstanceUID=GBM_SERIES).json() == [before]
+
+
 def test_info_and_api_key(tcia_emulator, control):
     info = control.info()
     assert info["dataset"] == "default" and info["api_key_required"] is False
@@ -140,6 +167,10 @@ def test_refused_control_calls(tcia_emulator, control):
         control.publish("TCGA-GBM", released="yesterday")
     with pytest.raises(error):
         control.add_synthetic_series(0)
+    with pytest.raises(error, match="no series"):
+        control.revise("1.2.3.4")
+    with pytest.raises(error):
+        control.revise(GBM_SERIES, image_count=0)
     with pytest.raises((TypeError, EmulatorControlError)):
         control.publish("TCGA-GBM", colour="red")
 
@@ -151,6 +182,7 @@ def test_admin_endpoints_errors(tcia_emulator):
     assert r.status_code == 400 and "error" in r.json()
     assert requests.post(url + "/publish", json={}, timeout=10).status_code == 400
     assert requests.post(url + "/series", json={}, timeout=10).status_code == 400
+    assert requests.post(url + "/revise", json={}, timeout=10).status_code == 400
     assert requests.post(url + "/faults", json={"kind": "truncate", "after_bytes": -1}, timeout=10).status_code == 400
 
 
