@@ -51,6 +51,10 @@ def legacy_path(endpoint: Endpoint) -> str:
 
 
 def _endpoint_cell(endpoint: Endpoint) -> str:
+    if endpoint.nbia_only:
+        if endpoint.legacy_from:
+            return f"{endpoint.name} (NBIA only; legacy: computed from {', '.join(endpoint.legacy_from)})"
+        return f"{endpoint.name} (NBIA only; refused on legacy)"
     others = [a for a in endpoint.aliases if a != endpoint.nbia_name]
     return f"{endpoint.name} (or {', '.join(others)})" if others else endpoint.name
 
@@ -60,6 +64,12 @@ def _nbia_cell(endpoint: Endpoint) -> str:
     cell = ", ".join(versions) if len(versions) > 1 else f"{versions[0]} only"
     if endpoint.nbia_name:
         cell = f"`{endpoint.nbia_name}`, {cell}"
+    if endpoint.nbia_v1_name:
+        cell = f"{cell} (v1: `{endpoint.nbia_v1_name}`)"
+    if endpoint.http_method == "POST":
+        cell = f"{cell}, POST form"
+    if endpoint.answer == "text":
+        return f"{cell}, text/plain"
     return cell if endpoint.nbia_formats else f"{cell}, JSON only"
 
 
@@ -96,10 +106,15 @@ def operators_table() -> str:
 def emulator_row(endpoint: Endpoint) -> str:
     """The row of an endpoint in ``docs/emulator.md``."""
     answer = f"{endpoint.result} rows" if endpoint.kind == "query" else endpoint.description
-    if endpoint.kind == "query" and not endpoint.nbia_formats:
+    if endpoint.answer == "text":
+        answer = f"{endpoint.result} (text/plain)"
+    elif endpoint.kind == "query" and not endpoint.nbia_formats:
         answer += " (NBIA: JSON only)"
+    if endpoint.http_method == "POST":
+        answer += ", POST form"
     nbia = ", ".join(f"`{p}`" for p in nbia_paths(endpoint))
-    return _row(endpoint.name, f"`{legacy_path(endpoint)}`", nbia, answer)
+    legacy = "— (NBIA only)" if endpoint.nbia_only else f"`{legacy_path(endpoint)}`"
+    return _row(endpoint.name, legacy, nbia, answer)
 
 
 def emulator_table() -> str:

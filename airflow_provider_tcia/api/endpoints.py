@@ -11,9 +11,10 @@ How the current API (NBIA) spells them differently is recorded on the entry too.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from airflow_provider_tcia.api.uids import check_uid, shown
 from airflow_provider_tcia.exceptions import TciaBadRequestError
@@ -22,6 +23,21 @@ from airflow_provider_tcia.exceptions import TciaBadRequestError
 FORMATS = ("json", "csv", "xml", "html")
 
 Kind = Literal["query", "download"]
+#: The API generations (``legacy``: the seed; ``nbia``: TCIA's current API).
+Api = Literal["legacy", "nbia"]
+#: How an endpoint's answer arrives: JSON rows (or the format asked for), or one text/plain value (an MD5).
+Answer = Literal["rows", "text"]
+#: How the parameters travel: the query string (GET) or a form body (POST).
+HttpMethod = Literal["GET", "POST"]
+
+
+class DateSpelling(NamedTuple):
+    """How a generation spells a date parameter: name, ``strftime`` format, and whether the server selects on
+    or after the date (``inclusive``) rather than strictly after it."""
+
+    name: str
+    format: str
+    inclusive: bool
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,10 @@ class Param:
     required: bool = False
     is_date: bool = False
     description: str = ""
+    nbia_name: str | None = None
+    """NBIA's spelling where it differs from the seed's (``SeriesUID`` for getDicomTags)."""
+    nbia_v1_name: str | None = None
+    """NBIA v1's spelling where it differs from v4's (``SOPInstanceUid`` for getM5HashForImage)."""
 
     @property
     def is_uid(self) -> bool:
@@ -66,6 +86,31 @@ class Endpoint:
     nbia_formats: bool = True
     """False where NBIA ignores ``format`` and always answers JSON."""
     aliases: tuple[str, ...] = ()
+    apis: tuple[Api, ...] = ("legacy", "nbia")
+    """The generations that serve it: both, or ``("nbia",)`` for what only NBIA has."""
+    legacy_from: tuple[str, ...] = ()
+    """For an NBIA-only endpoint: the seed's endpoints its answer is computed from on a legacy connection
+    (``hooks/computed.py``); empty: a legacy connection refuses it before anything is sent."""
+    http_method: HttpMethod = "GET"
+    """``POST``: NBIA takes the parameters as form fields."""
+    answer: Answer = "rows"
+    """``text``: one text/plain value; the hook's query methods give it as one row ``{attributes[0]: value}``
+    (none for an empty answer)."""
+    nbia_v1: bool = True
+    """Whether NBIA v1 serves it too (else a v1 connection asks v4, which is as public)."""
+    nbia_v1_name: str | None = None
+    """NBIA v1's name where it differs from v4's (``getM5HashForImage``)."""
+    nbia_dates: tuple[tuple[str, DateSpelling], ...] = ()
+    """NBIA's date spelling by version where it is not NewPatientsInCollection's (``(("v4", …), ("v1", …))``)."""
+    one_of: tuple[str, ...] = ()
+    """Parameters of which exactly one must be given (getMD5Hierarchy's levels)."""
+
+    @property
+    def nbia_only(self) -> bool:
+        return "legacy" not in self.apis
+
+    def nbia_date(self, version: str) -> DateSpelling | None:
+        return dict(self.nbia_dates).get(version)
 
     @property
     def required(self) -> tuple[Param, ...]:
@@ -93,6 +138,12 @@ class Endpoint:
         missing = [p.name for p in self.required if p.name not in out]
         if missing:
             raise TciaBadRequestError(f"{self.name} needs {', '.join(missing)}; nothing was sent")
+        if self.one_of and sum(name in out for name in self.one_of) != 1:
+            named = [name for name in self.one_of if name in out]
+            raise TciaBadRequestError(
+                f"{self.name} needs exactly one of {', '.join(self.one_of)} (given: {', '.join(named) or 'none'}); "
+                "nothing was sent"
+            )
         return out
 
     def metadata(self) -> dict:
@@ -113,8 +164,19 @@ class Endpoint:
         }
 
 
-def _p(name: str, api_name: str, description: str, required: bool = False, is_date: bool = False) -> Param:
-    return Param(name, api_name, required=required, is_date=is_date, description=description)
+def _p(
+    name: str,
+    api_name: str,
+    description: str,
+    required: bool = False,
+    is_date: bool = False,
+    nbia_name: str | None = None,
+    nbia_v1_name: str | None = None,
+) -> Param:
+    return Param(
+        name, api_name, required=required, is_date=is_date, description=description, nbia_name=nbia_name,
+        nbia_v1_name=nbia_v1_name,
+    )  # fmt: skip
 
 
 COLLECTION = _p("collection", "Collection", "A collection name, e.g. TCGA-GBM")
@@ -130,7 +192,7 @@ DATE_R = _p("date", "Date", "Only what was added after this date (YYYY-MM-DD)", 
 
 
 def _required(p: Param) -> Param:
-    return Param(p.name, p.api_name, required=True, is_date=p.is_date, description=p.description)
+    return dataclasses.replace(p, required=True)
 
 
 #: (description, DICOM tag) of every row field the seed returns.

@@ -19,11 +19,11 @@ import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 from airflow_provider_tcia.api.dates import parse_date
-from airflow_provider_tcia.api.endpoints import Endpoint, Param
-from airflow_provider_tcia.exceptions import TciaConfigurationError
+from airflow_provider_tcia.api.endpoints import DateSpelling, Endpoint, Param
+from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaConfigurationError
 
 #: Fields NBIA spells differently from the seed, renamed when we normalise its rows.
 NBIA_FIELD_ALIASES = {
@@ -35,29 +35,29 @@ NBIA_FIELD_ALIASES = {
 INTEGER_FIELDS = ("TotalSizeInBytes", "ObjectCount", "ImageCount", "SeriesCount")
 
 
-#: NBIA's MD5 of one image, as it stores it. Not in the endpoint table: the seed API has no such endpoint (and
-#: only the download engine asks for it). v1 spells it ``getM5HashForImage`` with ``SOPInstanceUid``.
+#: NBIA's MD5 of one image, as it stores it (text/plain). v1 spells it ``getM5HashForImage`` with ``SOPInstanceUid``.
 IMAGE_MD5 = Endpoint(
     "getMD5HashForImage",
     "get_md5_hash_for_image",
     "The MD5 of one DICOM file, as NBIA stores it (text/plain)",
-    (Param("sop_instance_uid", "SOPInstanceUID", required=True, description="A SOPInstanceUID"),),
+    (
+        Param(
+            "sop_instance_uid", "SOPInstanceUID", required=True, description="A SOPInstanceUID",
+            nbia_v1_name="SOPInstanceUid",
+        ),
+    ),
     "MD5",
-    (),
-    kind="download",
-)
+    ("MD5Hash",),
+    apis=("nbia",),
+    answer="text",
+    nbia_v1_name="getM5HashForImage",
+)  # fmt: skip
 #: (path name, parameter) of getMD5HashForImage by NBIA version.
 IMAGE_MD5_NAMES = {"v4": ("getMD5HashForImage", "SOPInstanceUID"), "v1": ("getM5HashForImage", "SOPInstanceUid")}
 
 
-class DateParam(NamedTuple):
-    """How a generation spells the date of NewPatientsInCollection / NewStudiesInPatientCollection."""
-
-    name: str
-    format: str
-    """``strftime`` format."""
-    inclusive: bool
-    """Whether the server selects on or after the date (NBIA v4) rather than strictly after it."""
+#: How a generation spells a date (NewPatientsInCollection's unless the endpoint table says otherwise).
+DateParam = DateSpelling
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,11 @@ class ApiRequest:
     path: str
     params: tuple[tuple[str, str], ...]
     format: str | None
-    """The format asked of the server (``None`` for downloads and JSON-only endpoints)."""
+    """The format asked of the server (``None`` for downloads, text answers and JSON-only endpoints)."""
     render_locally: str | None = None
     """A format the server cannot produce for this endpoint, rendered by us from its JSON rows."""
+    method: str = "GET"
+    """``POST``: ``params`` are sent as a form body (``application/x-www-form-urlencoded``), not in the URL."""
 
 
 class ApiGeneration:
@@ -110,7 +112,22 @@ class ApiGeneration:
         param = endpoint.param(name)
         if param.is_date:
             return self.date_param(endpoint)[0]
+        return self.spelling(param)
+
+    def spelling(self, param: Param) -> str:
+        """How this generation spells a (non-date) parameter."""
         return param.api_name
+
+    def serves(self, endpoint: Endpoint) -> bool:
+        """Whether this generation's server has the endpoint (the seed lacks NBIA-only ones)."""
+        return self.name in endpoint.apis
+
+    def refusal(self, endpoint: Endpoint) -> str:
+        """Why an endpoint this generation lacks is refused, before anything is sent."""
+        return (
+            f"{endpoint.name} is served only by NBIA, TCIA's current API; this connection uses the {self.name} API "
+            f"({self.version}). Use a tcia connection with api=nbia in its extras; nothing was sent"
+        )
 
     def server(self, environment: str) -> str:
         try:
@@ -134,13 +151,18 @@ class ApiGeneration:
         return out
 
     def query_request(self, endpoint: Endpoint, params: Mapping[str, object], fmt: str = "json") -> ApiRequest:
+        """The request for a query endpoint; a :class:`TciaBadRequestError` where this generation lacks it."""
+        if not self.serves(endpoint):
+            raise TciaBadRequestError(self.refusal(endpoint))
         query = self.encode(endpoint, params)
+        method = endpoint.http_method
         if self.supports_format(endpoint):
-            return ApiRequest(endpoint, self.path(endpoint), (*query, ("format", fmt)), fmt)
-        return ApiRequest(endpoint, self.path(endpoint), tuple(query), None, None if fmt == "json" else fmt)
+            return ApiRequest(endpoint, self.path(endpoint), (*query, ("format", fmt)), fmt, method=method)
+        local = None if fmt == "json" else fmt
+        return ApiRequest(endpoint, self.path(endpoint), tuple(query), None, local, method=method)
 
     def supports_format(self, endpoint: Endpoint) -> bool:
-        return endpoint.kind == "query"
+        return endpoint.kind == "query" and endpoint.answer == "rows"
 
     def download_request(self, endpoint: Endpoint, params: Mapping[str, object], *, md5: bool) -> ApiRequest:
         return ApiRequest(endpoint, self.path(endpoint), tuple(self.encode(endpoint, params)), None)
@@ -150,7 +172,9 @@ class ApiGeneration:
 
     def image_md5_request(self, sop_instance_uid: str) -> ApiRequest | None:
         """getMD5HashForImage for one image, or None where the API offers no MD5 (the seed)."""
-        return None
+        if not self.serves(IMAGE_MD5):
+            return None
+        return self.query_request(IMAGE_MD5, {"sop_instance_uid": sop_instance_uid})
 
     def normalise_row(self, row: Mapping[str, object]) -> dict[str, object]:
         out = {NBIA_FIELD_ALIASES.get(k, k): v for k, v in row.items()}
@@ -198,26 +222,35 @@ class NbiaApi(ApiGeneration):
     }
 
     def endpoint_version(self, endpoint: Endpoint) -> str:
-        return "v1" if self.version == "v1" else endpoint.nbia_version
+        """The version that serves ``endpoint``: v1 on a v1 connection where v1 has it, else its own (v4)."""
+        return "v1" if self.version == "v1" and endpoint.nbia_v1 else endpoint.nbia_version
 
     def path(self, endpoint: Endpoint) -> str:
-        return f"/nbia-api/services/{self.endpoint_version(endpoint)}/{endpoint.nbia_name or endpoint.name}"
+        name = endpoint.nbia_name or endpoint.name
+        if self.endpoint_version(endpoint) == "v1" and endpoint.nbia_v1_name:
+            name = endpoint.nbia_v1_name
+        return f"/nbia-api/services/{self.endpoint_version(endpoint)}/{name}"
+
+    def spelling(self, param: Param) -> str:
+        # (only v1 endpoints' own spellings differ by version: the endpoint's version is v1 on a v1 connection)
+        if self.version == "v1" and param.nbia_v1_name:
+            return param.nbia_v1_name
+        return param.nbia_name or param.api_name
 
     def date_param(self, endpoint: Endpoint) -> DateParam:
-        if self.endpoint_version(endpoint) == "v4":
+        version = self.endpoint_version(endpoint)
+        own = endpoint.nbia_date(version)
+        if own is not None:
+            return own
+        if version == "v4":
             return DateParam("fromDate", "%m-%d-%Y", inclusive=True)
         return DateParam("Date", "%Y/%m/%d", inclusive=False)
 
     def supports_format(self, endpoint: Endpoint) -> bool:
-        return endpoint.kind == "query" and endpoint.nbia_formats
+        return endpoint.kind == "query" and endpoint.answer == "rows" and endpoint.nbia_formats
 
     def offers_md5(self) -> bool:
         return True
-
-    def image_md5_request(self, sop_instance_uid: str) -> ApiRequest:
-        version = "v1" if self.version == "v1" else "v4"
-        name, param = IMAGE_MD5_NAMES[version]
-        return ApiRequest(IMAGE_MD5, f"/nbia-api/services/{version}/{name}", ((param, sop_instance_uid),), None)
 
     def download_request(self, endpoint: Endpoint, params: Mapping[str, object], *, md5: bool) -> ApiRequest:
         query = self.encode(endpoint, params)

@@ -30,8 +30,12 @@ def _build() -> dict[str, Route]:
     generations += [NbiaApi("v1"), NbiaApi("v4")]
     for generation in generations:
         for endpoint in ENDPOINTS.values():
+            if not generation.serves(endpoint):
+                continue  # (an NBIA-only endpoint: the seed's server 404s it)
             path = generation.path(endpoint)
-            routes.setdefault(path, Route(generation, endpoint))
+            # (a v4-only endpoint asked on a v1 connection goes to v4, and v4 answers it)
+            serving = NbiaApi(generation.endpoint_version(endpoint)) if isinstance(generation, NbiaApi) else generation
+            routes.setdefault(path, Route(serving, endpoint))
             meta = generation.metadata_path(endpoint)
             if meta:
                 routes.setdefault(meta, Route(generation, endpoint, metadata=True))

@@ -130,7 +130,8 @@ class Responder:
 
     # --- dispatch ---------------------------------------------------------------------------------------
     def respond(self, request: Request, target: Target) -> Response:
-        wanted = "POST" if target.action == "series_metadata" else "GET"
+        posted = target.action == "query" and target.endpoint.http_method == "POST"
+        wanted = "POST" if target.action == "series_metadata" or posted else "GET"
         if request.method not in (wanted, "HEAD" if wanted == "GET" else wanted):
             response = text(405, f"Method {request.method} is not allowed here; use {wanted}")
             response.headers.append(("Allow", wanted))
@@ -170,15 +171,19 @@ class Responder:
             dates = frozenset(p.name for p in endpoint.params if p.is_date)
             allowed = generation.api_params(endpoint) if isinstance(generation, NbiaApi) else tuple(spelled.values())
         extras = NBIA_EXTRA_PARAMS.get(endpoint.name, ()) if target.api == "nbia" else ()
+        # A POST endpoint reads form fields (and v4 checks the query string's names with them, as a servlet's
+        # parameter names are both).
+        source = "form" if target.action == "query" and endpoint.http_method == "POST" else "query"
         if target.api == "nbia" and generation.version == "v4":
             allowed = (*allowed, *extras)
-            for key, _ in request.query:
+            kind = "form" if source == "form" else "query"
+            for key, _ in (*request.query, *request.form) if source == "form" else request.query:
                 if key not in allowed:
                     listed = ", ".join(allowed)
-                    raise BadRequest(text(400, f"Invalid query parameter: '{key}'. Allowed parameters are: [{listed}]"))
+                    raise BadRequest(text(400, f"Invalid {kind} parameter: '{key}'. Allowed parameters are: [{listed}]"))
         out: dict[str, object] = {}
         for name, api_name in spelled.items():
-            value = request.first(api_name)
+            value = request.first(api_name, source)
             if value is None or not value.strip():
                 continue
             out[name] = self._date(target, api_name, value) if name in dates else value
@@ -251,7 +256,14 @@ class Responder:
             return (views.contents_row(s, data) for s in listed)
         raise AssertionError(f"no responder for {name}")
 
+    def _text_answer(self, target: Target, params: dict[str, object]) -> str | None:
+        """The one value of a text/plain endpoint (``None``: the empty answer)."""
+        raise AssertionError(f"no responder for {target.endpoint.name}")
+
     def _query(self, request: Request, target: Target, params: dict[str, object]) -> Response:
+        if target.endpoint.answer == "text":
+            value = self._text_answer(target, params)
+            return Response(200, [("Content-Type", "text/plain")], (value or "").encode())
         fmt, attachment = self._format(request, target)
         rows = self._rows(target, params)
         return self._render(rows, views.columns(target.style, target.endpoint.name), fmt, target, attachment)

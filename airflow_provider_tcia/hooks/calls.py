@@ -50,6 +50,9 @@ class Call:
     secret: str | None = field(default=None, repr=False)
     empty_body_is_no_rows: bool = True
     """NBIA sends nothing when nothing matches; the seed API always sends ``[]``."""
+    method: str = "GET"
+    form: tuple[tuple[str, str], ...] = ()
+    """A POST's form fields (API spellings): sent as the body, never in the URL."""
 
     @property
     def shown_url(self) -> str:
@@ -60,7 +63,7 @@ class Call:
     @property
     def what(self) -> str:
         """A short description for messages: ``getSeries(Collection='TCGA-GBM')``."""
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.params if k != "api_key")
+        shown = ", ".join(f"{k}={v!r}" for k, v in (*self.form, *self.params) if k != "api_key")
         return f"{self.request.endpoint.name}({shown})"
 
     def redact(self, text: str) -> str:
@@ -69,13 +72,16 @@ class Call:
 
 def prepare(config: TciaConfig, request: ApiRequest, *, path: str | None = None) -> Call:
     headers, auth_params = config.auth()
+    post = request.method == "POST"
     return Call(
         request=request,
         url=config.url(path or request.path),
-        params=(*request.params, *auth_params),
+        params=tuple(auth_params) if post else (*request.params, *auth_params),
         headers={"Accept": "*/*", "User-Agent": "airflow-provider-tcia", **headers},
         secret=config.api_key,
         empty_body_is_no_rows=config.generation.empty_body_is_no_rows,
+        method=request.method,
+        form=request.params if post else (),
     )
 
 

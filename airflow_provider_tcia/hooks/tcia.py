@@ -29,7 +29,7 @@ from airflow_provider_tcia.compat import (
     mask_secret,
 )
 from airflow_provider_tcia.exceptions import TciaBadRequestError, excerpt
-from airflow_provider_tcia.hooks import connection_form
+from airflow_provider_tcia.hooks import computed, connection_form
 from airflow_provider_tcia.hooks.body import TRANSIENT_SYNC, ResponseBody, TciaStream, iter_response_chunks
 from airflow_provider_tcia.hooks.calls import (
     Call,
@@ -220,8 +220,14 @@ class TciaHook(TciaQueryMethods, BaseHook):
 
     def _iter_rows(self, ep: Endpoint, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         config = self.config
-        request = config.generation.query_request(ep, params, "json")
+        if not config.generation.serves(ep) and ep.legacy_from:
+            yield from computed.legacy_rows(self, ep, params)
+            return
+        request = config.generation.query_request(ep, params, "json")  # (refuses an endpoint the API lacks)
         call = prepare(config, request)
+        if ep.answer == "text":
+            yield from self._text_rows(call)
+            return
         with self._open(call, expect="json") as chunks:
             count = 0
             for row in iter_json_array(chunks, what=f"the answer to {call.what}"):
@@ -230,12 +236,22 @@ class TciaHook(TciaQueryMethods, BaseHook):
                     yield config.generation.normalise_row(row)
             self.log.info("TCIA %s: %d rows", ep.name, count)
 
+    def _text_rows(self, call: Call) -> Iterator[dict[str, Any]]:
+        """A text/plain answer as one row named by the endpoint's attribute; none for an empty answer."""
+        with self._open(call, expect="text") as chunks:
+            body = b"".join(chunks)
+        value = body.decode("utf-8", errors="replace").strip()
+        self.log.info("TCIA %s: %s", call.request.endpoint.name, "a value" if value else "no value")
+        if value:
+            yield {call.request.endpoint.attributes[0]: value}
+
     def _iter_body(self, ep: Endpoint, params: dict[str, Any], fmt: str) -> Iterator[bytes]:
         config = self.config
-        request = config.generation.query_request(ep, params, fmt)
-        if request.render_locally:
+        local = ep.answer == "text" or not config.generation.serves(ep)  # (a text answer, or computed here)
+        request = None if local else config.generation.query_request(ep, params, fmt)
+        if request is None or request.render_locally:
             rows = list(self._iter_rows(ep, params))
-            for piece in iter_rendered(rows, columns_of(rows, ep.attributes), request.render_locally):
+            for piece in iter_rendered(rows, columns_of(rows, ep.attributes), fmt):
                 yield piece.encode()
             return
         call = prepare(config, request)
@@ -314,13 +330,21 @@ class TciaHook(TciaQueryMethods, BaseHook):
         failure: Failure | None
         while True:
             try:
-                response = self.session.get(
-                    call.url, params=call.params, headers=call.headers, timeout=self.config.timeout, stream=True
+                response = self.session.request(
+                    call.method,
+                    call.url,
+                    params=call.params,
+                    data=call.form or None,
+                    headers=call.headers,
+                    timeout=self.config.timeout,
+                    stream=True,
                 )
             except TRANSIENT_SYNC as err:
                 failure = Failure(f"{type(err).__name__}: {err}")
             else:
-                self.log.info("TCIA %s: GET %s → %s", call.request.endpoint.name, call.shown_url, response.status_code)
+                self.log.info(
+                    "TCIA %s: %s %s → %s", call.request.endpoint.name, call.method, call.shown_url, response.status_code
+                )
                 # A download is read with http.client's readinto (see ResponseBody); a query's chunks are parsed.
                 reader = ResponseBody(call, response) if keep_response else None
                 chunks = iter_response_chunks(call, response) if reader is None else iter(())
@@ -353,14 +377,17 @@ class TciaHook(TciaQueryMethods, BaseHook):
         config = await self.aconfig()
         ep, checked = self._checked(endpoint, params)
         call = prepare(config, config.generation.query_request(ep, checked, "json"))
-        body = await self._aget(call)
+        body = await self._aget(call, expect="text" if ep.answer == "text" else "json")
+        if ep.answer == "text":
+            value = body.decode("utf-8", errors="replace").strip()
+            return [{ep.attributes[0]: value}] if value else []
         return [
             config.generation.normalise_row(row)
             for row in iter_json_array([body], what=f"the answer to {call.what}")
             if isinstance(row, dict)
         ]
 
-    async def _aget(self, call: Call) -> bytes:
+    async def _aget(self, call: Call, expect: str = "json") -> bytes:
         config = await self.aconfig()
         policy = config.retry
         connect, read = config.timeout
@@ -370,13 +397,19 @@ class TciaHook(TciaQueryMethods, BaseHook):
         async with httpx.AsyncClient(timeout=timeout, verify=config.verify, proxy=_proxy(config)) as client:
             while True:
                 try:
-                    response = await client.get(call.url, params=list(call.params), headers=call.headers)
+                    response = await client.request(
+                        call.method,
+                        call.url,
+                        params=list(call.params),
+                        data=dict(call.form) if call.form else None,
+                        headers=call.headers,
+                    )
                 except _TRANSIENT_ASYNC as err:
                     failure = Failure(f"{type(err).__name__}: {err}")
                 else:
                     body = response.content
                     failure = judge(
-                        call, response.status_code, response.headers, body[:_PEEK], expect="json", policy=policy
+                        call, response.status_code, response.headers, body[:_PEEK], expect=expect, policy=policy
                     )
                     if failure is None:
                         return body
