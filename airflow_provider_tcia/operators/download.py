@@ -29,6 +29,7 @@ from airflow_provider_tcia.downloads.inputs import (
 )
 from airflow_provider_tcia.downloads.layout import LAYOUTS, DownloadPlan, image_path
 from airflow_provider_tcia.downloads.series import SeriesDownloader, SeriesResult
+from airflow_provider_tcia.downloads.tcia_manifest import iter_manifest, manifest_file
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaResultTooLargeError
 from airflow_provider_tcia.hooks.config import check_conn_id
 from airflow_provider_tcia.hooks.tcia import TciaHook
@@ -199,6 +200,10 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
       over a list (``.expand(series_instance_uids=...)``) for one task per series.
     * ``series_from``: the file TciaGetSeriesOperator wrote at ``output_path`` (json, jsonl or csv; read as it
       streams), as a URL or that operator's XCom ``{"path", "format", …}``.
+    * ``manifest``: a TCIA manifest on any object storage — a ``.tcia`` (NBIA Data Retriever's), or a ``.csv`` /
+      ``.tsv`` with a ``SeriesInstanceUID`` or ``Series UID`` column — as a URL or the XCom of
+      :class:`~airflow_provider_tcia.operators.manifest.TciaWriteManifestOperator`; read as it streams and
+      checked whole before anything is sent (:mod:`airflow_provider_tcia.downloads.tcia_manifest`).
 
     XCom: per series ``{"series_instance_uid", "path", "bytes", "files", "verified", "skipped"}`` — one dict
     when a single UID or row was given, else a list — capped at ``max_xcom_bytes`` like every operator's
@@ -213,6 +218,7 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
     :param destination: the root folder: ``file:///data/tcia``, ``s3://aws_conn@bucket/prefix`` … Templated.
     :param series_instance_uids: see above. Templated.
     :param series_from: see above. Templated.
+    :param manifest: see above. Templated.
     :param layout: ``zip`` (``<dest>/<SeriesInstanceUID>.zip``) or ``extract``
         (``<dest>/<SeriesInstanceUID>/<files>``). Templated.
     :param nested: put each series under ``<dest>/<PatientID>/<StudyInstanceUID>/`` (looked up with
@@ -233,7 +239,7 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
     """
 
     template_fields: Sequence[str] = (
-        "series_instance_uids", "series_from", "destination", "layout", "summary_path", "tcia_conn_id",
+        "series_instance_uids", "series_from", "manifest", "destination", "layout", "summary_path", "tcia_conn_id",
     )  # fmt: skip
     template_fields_renderers = {"series_instance_uids": "json"}
 
@@ -243,6 +249,7 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
         destination: str | ObjectStoragePath,
         series_instance_uids: Any = None,
         series_from: Any = None,
+        manifest: Any = None,
         layout: str = "zip",
         nested: bool = False,
         max_concurrency: int = 4,
@@ -266,6 +273,7 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
         )
         self.series_instance_uids = series_instance_uids
         self.series_from = series_from
+        self.manifest = manifest
         self.layout = layout
         self.nested = nested
         self.md5 = md5
@@ -281,7 +289,7 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
             plan = DownloadPlan(destination, self._checked_layout(), bool(self.nested))
             refs = dedupe(self._checked_refs())
             summary_path = self._checked_summary_path()
-            single = self.series_from is None and isinstance(self.series_instance_uids, (str, Mapping))
+            single = self.series_instance_uids is not None and isinstance(self.series_instance_uids, (str, Mapping))
             # What is known now is checked now, before sending: a bad folder name, and what XCom would get.
             self._check_xcom_fits([_series_bound(plan, ref) for ref in refs], single, summary_path)
             with contextlib.closing(TciaHook(conn_id)) as hook:  # its session closes with the task, failed or not
@@ -304,12 +312,17 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
         return self.layout.strip().lower()
 
     def _checked_refs(self) -> list:
-        given = [name for name in ("series_instance_uids", "series_from") if getattr(self, name) is not None]
+        given = [name for name in ("series_instance_uids", "series_from", "manifest") if getattr(self, name) is not None]
         if len(given) != 1:
             raise TciaBadRequestError(
-                "give exactly one of series_instance_uids (UIDs or getSeries rows) and series_from (the file "
-                f"getSeries wrote); got {' and '.join(given) or 'neither'}"
+                "give exactly one of series_instance_uids (UIDs or getSeries rows), series_from (the file "
+                f"getSeries wrote) and manifest (a .tcia, .csv or .tsv manifest); got {' and '.join(given) or 'none'}"
             )
+        if self.manifest is not None:
+            path, fmt = manifest_file(self.manifest)
+            refs = list(iter_manifest(path, fmt))  # checked whole (a bad line fails) before anything is sent
+            self.log.info("manifest %s: %d series", path, len(refs))
+            return refs
         if self.series_from is not None:
             path, fmt = series_file(self.series_from)
             refs = list(refs_from_file(path, fmt))

@@ -378,7 +378,7 @@ def test_s3_extract_a_rewritten_object_is_downloaded_again(tcia_emulator, use_em
         ({"series_instance_uids": "1.2.3", "layout": "tar"}, "layout='tar' is not one of zip, extract"),
         ({"series_instance_uids": "1.2.x"}, "is not a DICOM UID"),
         ({"series_instance_uids": "1.2.3", "series_from": "file:///x.json"}, "exactly one of"),
-        ({}, "got neither"),
+        ({}, "got none"),
         ({"series_instance_uids": "1.2.3", "max_concurrency": 0}, "max_concurrency must be"),
         ({"series_instance_uids": "1.2.3", "destination": " "}, "destination rendered to an empty string"),
         ({"series_instance_uids": "1.2.3", "destination": "relative/dir"}, "is relative"),
