@@ -14,11 +14,14 @@ multipart upload in small parts elsewhere), :func:`remove_path` (a file, object 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import functools
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from airflow_provider_tcia.compat import ObjectStoragePath
 
@@ -144,9 +147,17 @@ def open_writer(path: ObjectStoragePath) -> Iterator[IO[bytes]]:
 
 
 def replace_tree(tmp: ObjectStoragePath, final: ObjectStoragePath) -> None:
-    """Move a finished temporary folder into place, replacing a folder already at ``final`` whole (on local paths
-    it is first renamed aside, then removed): by a rename on local paths, object by object elsewhere
-    (:func:`publish_tree`)."""
+    """Move a finished temporary folder into place, replacing a folder already at ``final`` whole: by a rename
+    on local paths, object by object elsewhere (:func:`publish_tree`).
+
+    On Linux the two folders are swapped in one atomic step (``renameat2(RENAME_EXCHANGE)``) and the old one,
+    now at the temporary name, is removed after: a reader of ``final`` sees the old folder or the new one,
+    never neither and never a mix. Where the swap is not available (another OS, a file system without it) the
+    old folder is renamed aside first, then the new one renamed in: for that instant ``final`` is absent. Object
+    stores have no folder rename at all: the old objects are removed, then the new ones copied."""
+    if final.protocol in LOCAL_PROTOCOLS and final.exists() and _exchange(tmp.path, final.path):
+        remove_path(tmp)  # (the old folder, swapped to the temporary name)
+        return
     if final.exists():
         old = temporary_sibling(final)
         if final.protocol in LOCAL_PROTOCOLS:
@@ -158,6 +169,31 @@ def replace_tree(tmp: ObjectStoragePath, final: ObjectStoragePath) -> None:
         publish_tree(tmp, final)
     else:
         publish(tmp, final)
+
+
+@functools.cache
+def _renameat2() -> object | None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    return getattr(libc, "renameat2", None)  # (glibc 2.28+; None elsewhere)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+#: What renameat2 answers where the swap cannot be done (the kernel or the file system lacks it).
+_NO_EXCHANGE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV}
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap two existing paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where that cannot be done."""
+    call: Any = _renameat2()
+    if call is None:
+        return False
+    if call(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in _NO_EXCHANGE:
+        return False
+    raise OSError(code, os.strerror(code), b)
 
 
 def publish_tree(tmp: ObjectStoragePath, final: ObjectStoragePath) -> None:

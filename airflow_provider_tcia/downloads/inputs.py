@@ -18,6 +18,7 @@ from airflow_provider_tcia.api.jsonstream import iter_json_array
 from airflow_provider_tcia.api.uids import check_uid, shown
 from airflow_provider_tcia.compat import ObjectStoragePath
 from airflow_provider_tcia.exceptions import TciaBadRequestError
+from airflow_provider_tcia.revisions import Revision
 from airflow_provider_tcia.storage import as_path, suffix_format
 
 SERIES_FILE_FORMATS = ("json", "jsonl", "csv")
@@ -34,6 +35,11 @@ class SeriesRef:
     """ImageCount from getSeries: the number of DICOM files the zip must hold."""
     file_size: int | None = None
     """FileSize from getSeries (uncompressed bytes), for the ETA."""
+    date_released: str | None = None
+    """DateReleased from getSeries (ISO, :func:`~airflow_provider_tcia.revisions.server_timestamp`): with
+    ``submitted`` and ``image_count``, which revision of the series this is."""
+    submitted: str | None = None
+    """MaxSubmissionTimestamp (NBIA v4) / TimeStamp (v1) from getSeries, ISO."""
 
 
 def check_segment(value: Any, what: str) -> str:
@@ -136,12 +142,15 @@ def _ref(item: Any, what: str) -> SeriesRef:
     fields = row_fields(item)
     if "seriesinstanceuid" not in fields:
         raise TciaBadRequestError(f"{what} has no SeriesInstanceUID (its fields: {', '.join(map(str, item))})")
+    revision = Revision.of_row(item)
     return SeriesRef(
         series_instance_uid=check_uid(fields["seriesinstanceuid"], f"{what} SeriesInstanceUID"),
         patient_id=text_or_none(fields.get("patientid")),
         study_instance_uid=text_or_none(fields.get("studyinstanceuid")),
         image_count=_count(fields.get("imagecount"), f"{what} ImageCount"),
         file_size=_count(fields.get("filesize"), f"{what} FileSize"),
+        date_released=revision.date_released,
+        submitted=revision.submitted,
     )
 
 

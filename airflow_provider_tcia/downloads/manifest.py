@@ -10,6 +10,11 @@ series; one whose data was changed, cut or removed since is downloaded again, an
 vouches for it, is removed first.
 
 Manifests written before stamps were recorded have sizes only; those are compared.
+
+It also records which revision of the series was downloaded, as the server reported it (``server_revision``:
+``date_released``, ``submitted`` — MaxSubmissionTimestamp or TimeStamp — and ``image_count``; see
+:mod:`airflow_provider_tcia.revisions`), so that a later run can tell a copy of an older revision from the
+current one and download the revision again. Manifests without it count as the current revision.
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ def build_manifest(
     patient_id: str | None = None,
     study_instance_uid: str | None = None,
     stored: dict[str, dict[str, Any]] | None = None,
+    server_revision: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest of a verified series; ``stored`` is :func:`stored_listing` of its data, once in place."""
+    """The manifest of a verified series; ``stored`` is :func:`stored_listing` of its data, once in place;
+    ``server_revision`` the :meth:`~airflow_provider_tcia.revisions.Revision.record` of what was downloaded."""
     return {
         "manifest_version": MANIFEST_VERSION,
         "series_instance_uid": series_instance_uid,
@@ -63,6 +70,7 @@ def build_manifest(
         "stored": stored or {},
         "source_url": redact_url(source_url, drop=True),
         "api": api,
+        "server_revision": server_revision,
         "downloaded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
         "attempts": attempts,

@@ -48,6 +48,7 @@ from airflow_provider_tcia.exceptions import (
 )
 from airflow_provider_tcia.hooks.calls import TciaIncompleteResponseError
 from airflow_provider_tcia.hooks.tcia import TciaHook, TciaStream
+from airflow_provider_tcia.revisions import Revision, revision_change, server_timestamp
 from airflow_provider_tcia.storage import (
     FolderSink,
     atomic_writer,
@@ -137,6 +138,10 @@ class SeriesDownloader:
     :param md5: ask for ``md5hashes.csv`` where the API offers it (NBIA) and check every file against it.
     :param check_count: when a series' ImageCount is unknown (a bare UID) and no ``md5hashes.csv`` will list
         its files, ask getSeriesSize for its ObjectCount so the file count can be checked.
+    :param check_revisions: tell a copy of an older revision of a series from the current one, and download
+        the series again when the server has revised it (a newer DateReleased or submission timestamp, or
+        another ImageCount than the copy). Rows carry those; for a bare UID on NBIA the server is asked once
+        (getSeries of that series). ``False``: a series already present is always skipped.
     :param check_dicom: check every DICOM file's structure as it streams
         (:mod:`~airflow_provider_tcia.downloads.verify.dicom`); ``None`` (the default): where no ``md5hashes.csv``
         will vouch for the files (the legacy API, or ``md5=False``).
@@ -154,11 +159,13 @@ class SeriesDownloader:
         check_dicom: bool | None = None,
         progress_interval: float = 30.0,
         log: logging.Logger | None = None,
+        check_revisions: bool = True,
     ) -> None:
         self.hook = hook
         self.plan = plan
         self.md5 = md5
         self.check_count = check_count
+        self.check_revisions = check_revisions
         self.check_dicom = check_dicom
         self.progress_interval = progress_interval
         self.log = log or logging.getLogger(__name__)
@@ -223,7 +230,10 @@ class SeriesDownloader:
             data_path = self.plan.data_path(ref)
             manifest_path = self.plan.manifest_path(ref)
             presence = check_present(manifest_path, data_path, self.plan.layout)
-            if presence.present:
+            revised = self._revised(ref, presence.manifest) if presence.present else None
+            if revised is not None:  # (the copy stays in place until the revision replaces it)
+                self.log.info("series %s is downloaded again: the server revised it: %s", uid, revised)
+            elif presence.present:
                 manifest = presence.manifest or {}
                 self.log.info("series %s skipped: already present and verified at %s", uid, data_path)
                 self.progress.series_finished(skipped=True)
@@ -237,7 +247,7 @@ class SeriesDownloader:
                     "series %s is downloaded again: %s; its manifest no longer vouches for it and is removed",
                     uid, presence.reason,
                 )  # fmt: skip
-            elif presence.reason != "no manifest":
+            elif revised is None and presence.reason != "no manifest":
                 self.log.info("series %s is downloaded again: %s", uid, presence.reason)
             extract = self.plan.layout == "extract"
             result = self._with_retries(SeriesJob(ref, count_source, data_path, manifest_path, extract, started))
@@ -258,12 +268,7 @@ class SeriesDownloader:
             row = next((r for r in rows if r.get("SeriesInstanceUID") == uid), None)
             if row is None or not row.get("StudyInstanceUID"):
                 raise TciaNotFoundError(f"getSeries(SeriesInstanceUID={uid!r}) returned no row for this series")
-            ref = replace(
-                ref,
-                patient_id=ref.patient_id or text_or_none(row.get("PatientID")),
-                study_instance_uid=str(row["StudyInstanceUID"]),
-                image_count=ref.image_count if ref.image_count is not None else _int(row.get("ImageCount")),
-            )
+            ref = _with_row(ref, row)
         if self.plan.nested and ref.patient_id is None:
             patient = self._patient_of(ref.study_instance_uid)
             if patient is None:
@@ -282,6 +287,34 @@ class SeriesDownloader:
                 )
             ref, count_source = replace(ref, image_count=count), "ObjectCount (getSeriesSize)"
         return ref, count_source
+
+    def _revised(self, ref: SeriesRef, manifest: dict[str, Any] | None) -> str | None:
+        """Why the copy a manifest vouches for is of an older revision than the server's, or None.
+
+        What the server says now comes with ``ref`` (a getSeries row); for a bare UID on NBIA it is asked once
+        (getSeries of this series — only for a series already present: a fresh download needs no answer). A
+        copy whose manifest records no dates (downloaded from a bare UID, or before revisions were recorded)
+        counts as of the day it was downloaded.
+        """
+        if not self.check_revisions or manifest is None:
+            return None
+        undated = ref.date_released is None and ref.submitted is None
+        if undated and self.hook.config.generation.name != "legacy":  # (the seed's rows have no dates)
+            uid = ref.series_instance_uid
+            rows = self.hook.get_series(series_instance_uid=uid)
+            row = next((r for r in rows if r.get("SeriesInstanceUID") == uid), None)
+            if row is None:
+                self.log.warning("series %s: getSeries has no row for it now; keeping the copy", uid)
+                return None
+            ref = _with_row(ref, row)
+        recorded = Revision.of_record(manifest.get("server_revision")) or Revision()
+        if recorded.date_released is None and recorded.submitted is None:
+            downloaded = server_timestamp(manifest.get("downloaded_at"))
+            recorded = replace(recorded, date_released=downloaded, submitted=downloaded)
+        if recorded.image_count is None:
+            recorded = replace(recorded, image_count=_int(manifest.get("files")))
+        current = Revision(ref.date_released, ref.submitted, ref.image_count)
+        return revision_change(current, recorded)
 
     def _patient_of(self, study_instance_uid: str | None) -> str | None:
         """The PatientID of a study, asked of getPatientStudy once per study however many of its series are
@@ -354,6 +387,7 @@ class SeriesDownloader:
                 patient_id=ref.patient_id,
                 study_instance_uid=ref.study_instance_uid,
                 stored=stored,
+                server_revision=Revision(ref.date_released, ref.submitted, len(report.dicom_entries)).record(),
             )
             with atomic_writer(job.manifest_path, lineage=False) as fh:  # a sidecar: no lineage event of its own
                 fh.write(json.dumps(manifest, indent=1).encode())
@@ -491,6 +525,19 @@ class SeriesDownloader:
             replace_tree(tmp, job.data_path)
         else:
             publish(tmp, job.data_path)
+
+
+def _with_row(ref: SeriesRef, row: dict[str, Any]) -> SeriesRef:
+    """``ref`` completed with what a getSeries row of its series says (what ``ref`` already has wins)."""
+    revision = Revision.of_row(row)
+    return replace(
+        ref,
+        patient_id=ref.patient_id or text_or_none(row.get("PatientID")),
+        study_instance_uid=ref.study_instance_uid or text_or_none(row.get("StudyInstanceUID")),
+        image_count=ref.image_count if ref.image_count is not None else _int(row.get("ImageCount")),
+        date_released=ref.date_released or revision.date_released,
+        submitted=ref.submitted or revision.submitted,
+    )
 
 
 def _int(value: Any) -> int | None:
