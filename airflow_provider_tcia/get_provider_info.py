@@ -32,6 +32,7 @@ def get_provider_info() -> dict:
                 "python-modules": [
                     "airflow_provider_tcia.operators.query",
                     "airflow_provider_tcia.operators.download",
+                    "airflow_provider_tcia.operators.manifest",
                 ],
             }
         ],

@@ -1,0 +1,58 @@
+"""NBIA's manifest endpoints: v4 only, POST forms, answered with a ``.tcia`` manifest as text/plain.
+
+Outside the endpoint table (:mod:`airflow_provider_tcia.api.endpoints`), as their answer is neither rows nor one
+value but a manifest of any length, streamed and read line by line
+(:mod:`airflow_provider_tcia.downloads.tcia_manifest`); only
+:class:`~airflow_provider_tcia.operators.manifest.TciaWriteManifestOperator` asks them. The emulator serves them
+from the same objects.
+
+* ``getManifestText`` — form ``list`` (one field per SeriesInstanceUID: the server reads a list of values and
+  writes each as one line) and ``includeAnnotation``; v4 refuses any other field. The server does not look the
+  series up: it writes what it was sent.
+* ``getManifestForCollection`` — form ``collection``, ``visibility`` (left out: the public series),
+  ``includeAnnotation`` (``true`` when left out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from airflow_provider_tcia.api.endpoints import Endpoint, Param
+from airflow_provider_tcia.api.generations import ApiGeneration, ApiRequest
+from airflow_provider_tcia.exceptions import TciaBadRequestError
+
+_ANNOTATION = Param("include_annotation", "includeAnnotation", description="true or false: the series' annotations too")
+
+
+def _manifest_endpoint(name: str, method: str, description: str, params: tuple[Param, ...]) -> Endpoint:
+    return Endpoint(
+        name, method, description, params, "Manifest", ("Manifest",), kind="download", apis=("nbia",),
+        http_method="POST", answer="text", nbia_v1=False,
+    )  # fmt: skip
+
+
+MANIFEST_TEXT = _manifest_endpoint(
+    "getManifestText",
+    "get_manifest_text",
+    "A .tcia manifest of the series sent",
+    (Param("series_instance_uids", "list", required=True, description="One field per SeriesInstanceUID"), _ANNOTATION),
+)
+MANIFEST_FOR_COLLECTION = _manifest_endpoint(
+    "getManifestForCollection",
+    "get_manifest_for_collection",
+    "A .tcia manifest of every public series of a collection",
+    (
+        Param("collection", "collection", required=True, description="A collection name, e.g. TCGA-GBM"),
+        Param("visibility", "visibility", description="NBIA's visibility code (left out: public)"),
+        _ANNOTATION,
+    ),
+)
+MANIFEST_ENDPOINTS = {e.name: e for e in (MANIFEST_TEXT, MANIFEST_FOR_COLLECTION)}
+
+
+def manifest_request(generation: ApiGeneration, endpoint: Endpoint, form: Iterable[tuple[str, str]]) -> ApiRequest:
+    """The POST of ``endpoint`` with ``form`` (API spellings, a field may repeat); a
+    :class:`TciaBadRequestError` where the connection's API has no manifest endpoints (the legacy one)."""
+    if not generation.serves(endpoint):
+        raise TciaBadRequestError(generation.refusal(endpoint))
+    return ApiRequest(endpoint, generation.path(endpoint), tuple(form), None, method="POST")
