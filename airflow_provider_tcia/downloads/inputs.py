@@ -107,11 +107,7 @@ def series_file(value: Any, *, what: str = "series_from") -> tuple[ObjectStorage
 def refs_from_file(path: ObjectStoragePath, fmt: str, *, what: str = "series_from") -> Iterator[SeriesRef]:
     """The series in a getSeries file, read as it streams (json array, json lines or csv)."""
     label = f"{what} ({path})"
-    try:
-        fh = path.open("rb")
-    except FileNotFoundError:
-        raise TciaBadRequestError(f"{label} does not exist") from None
-    with fh:
+    with open_input(path, label) as fh:
         if fmt == "sniff":
             fmt = _sniff(fh)
         if fmt == "json":
@@ -122,6 +118,14 @@ def refs_from_file(path: ObjectStoragePath, fmt: str, *, what: str = "series_fro
             rows = csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8-sig", newline=""))
         for number, row in enumerate(rows, start=1):
             yield _ref(row, f"{label} row {number}")
+
+
+def open_input(path: ObjectStoragePath, label: str) -> Any:
+    """``path`` opened for reading (binary); a :class:`TciaBadRequestError` naming ``label`` if it does not exist."""
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        raise TciaBadRequestError(f"{label} does not exist") from None
 
 
 def dedupe(refs: Iterable[SeriesRef]) -> list[SeriesRef]:

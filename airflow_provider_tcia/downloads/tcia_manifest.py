@@ -41,7 +41,7 @@ from typing import IO, Any
 
 from airflow_provider_tcia.api.uids import check_uid, shown
 from airflow_provider_tcia.compat import ObjectStoragePath
-from airflow_provider_tcia.downloads.inputs import SeriesRef, text_or_none
+from airflow_provider_tcia.downloads.inputs import SeriesRef, open_input, text_or_none
 from airflow_provider_tcia.exceptions import TciaBadRequestError
 from airflow_provider_tcia.storage import as_path
 
@@ -131,11 +131,7 @@ def iter_manifest(path: ObjectStoragePath, fmt: str = "sniff", *, what: str = "m
     """The series a manifest lists, in its order, read as it streams; a :class:`TciaBadRequestError` naming the
     line for anything that is not a manifest (see the module's docstring)."""
     label = f"{what} ({path})"
-    try:
-        fh = path.open("rb")
-    except FileNotFoundError:
-        raise TciaBadRequestError(f"{label} does not exist") from None
-    with fh:
+    with open_input(path, label) as fh:
         head = fh.read(_HEAD)
         _check_text(head, label)
         fh.seek(0)
