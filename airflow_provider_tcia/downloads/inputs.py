@@ -94,7 +94,9 @@ def series_file(value: Any, *, what: str = "series_from") -> tuple[ObjectStorage
         path = as_path(value)
     except ValueError as err:
         raise TciaBadRequestError(f"{what}={shown(value)}: {err}") from None
-    _, implied = suffix_format(path.name)
+    suffix, implied = suffix_format(path.name)
+    if suffix == ".tcia":
+        raise TciaBadRequestError(f"{what}={str(path)!r} is a TCIA manifest: pass it as manifest= instead")
     fmt = (fmt or implied or "").lower() or None
     if fmt is not None and fmt not in SERIES_FILE_FORMATS:
         raise TciaBadRequestError(

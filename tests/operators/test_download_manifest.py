@@ -87,3 +87,10 @@ def test_manifest_is_one_of_the_three_inputs(tcia_emulator, use_emulator, run_op
         )
     assert "manifest" in TciaDownloadSeriesOperator.template_fields
     assert tcia_emulator.requests() == []
+
+
+def test_a_manifest_given_as_series_from_is_pointed_to_manifest(tcia_emulator, use_emulator, run_operator, tmp_path):
+    use_emulator(tcia_emulator, "nbia")
+    with pytest.raises(AirflowFailException, match="is a TCIA manifest: pass it as manifest= instead"):
+        run_operator(operator(series_from=f"file://{tmp_path}/m.tcia", destination=f"file://{tmp_path}/out"))
+    assert tcia_emulator.requests() == []
