@@ -31,13 +31,18 @@ class RequestLog:
             "time": time.time(),
             "method": method,
             "path": path,
-            "query": [[k, REDACTED if k.lower() in SECRET_QUERY_KEYS else v] for k, v in query],
+            "query": self.redacted(query),
             "headers": {k: (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers},
             "status": None,
         }
         with self._lock:
             self._entries.append(entry)
         return entry
+
+    @staticmethod
+    def redacted(fields: Iterable[tuple[str, str]]) -> list[list[str]]:
+        """Form or query fields as logged: a secret's value replaced."""
+        return [[k, REDACTED if k.lower() in SECRET_QUERY_KEYS else v] for k, v in fields]
 
     def entries(self, since: int = 0) -> list[dict[str, Any]]:
         """Copies of the entries with an id above ``since``."""

@@ -136,6 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
         form: tuple[tuple[str, str], ...] = ()
         if "application/x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
             form = tuple(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            entry["form"] = control.log.redacted(form)  # (what a POST asked: getSimpleSearch's pages, chunks)
         # http.server's headers are an email.message.Message: read as a Mapping, not one for typeshed.
         request = Request(self.command, path, query, self.headers, form)  # type: ignore[arg-type]
         target = route(path)

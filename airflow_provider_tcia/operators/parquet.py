@@ -64,10 +64,12 @@ def write_parquet(
     *,
     log: Logger | None = None,
     row_group_rows: int = ROW_GROUP_ROWS,
+    integers: Sequence[str] = INTEGER_FIELDS,
 ) -> tuple[int, int]:
     """Write ``rows`` to ``fh`` as Parquet, one row group per ``row_group_rows`` rows.
 
     :param attributes: the endpoint's row fields, in order (its columns).
+    :param integers: the columns written as 64-bit integers (counts and sizes; the rest are text).
     :return: (rows, bytes) written.
     """
     import pyarrow as pa
@@ -77,7 +79,7 @@ def write_parquet(
     iterator = iter(rows)
     first = list(islice(iterator, row_group_rows))
     columns = list(attributes) + sorted({k for row in first for k in row} - set(attributes))
-    schema = pa.schema([(c, pa.int64() if c in INTEGER_FIELDS else pa.string()) for c in columns])
+    schema = pa.schema([(c, pa.int64() if c in integers else pa.string()) for c in columns])
     known = set(columns)
     dropped: set[str] = set()
     sink = _CountingSink(fh)
