@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from airflow_provider_tcia.api.generations import ApiRequest
 from airflow_provider_tcia.api.redact import redact_text, redact_url
 from airflow_provider_tcia.api.retry import RetryPolicy
+from airflow_provider_tcia.api.uids import shown
 from airflow_provider_tcia.exceptions import (
     TciaAuthError,
     TciaBadRequestError,
@@ -62,9 +63,10 @@ class Call:
 
     @property
     def what(self) -> str:
-        """A short description for messages: ``getSeries(Collection='TCGA-GBM')``."""
-        shown = ", ".join(f"{k}={v!r}" for k, v in (*self.form, *self.params) if k != "api_key")
-        return f"{self.request.endpoint.name}({shown})"
+        """A short description for messages: ``getSeries(Collection='TCGA-GBM')`` (a long value, such as a
+        getSeriesMetadata chunk's thousand UIDs, cut to its start)."""
+        given = ", ".join(f"{k}={shown(v)}" for k, v in (*self.form, *self.params) if k != "api_key")
+        return f"{self.request.endpoint.name}({given})"
 
     def redact(self, text: str) -> str:
         return redact_text(text, self.secret)
