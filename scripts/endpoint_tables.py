@@ -74,7 +74,8 @@ def _nbia_cell(endpoint: Endpoint) -> str:
 
 
 def _params_cell(endpoint: Endpoint) -> str:
-    return ", ".join(f"**`{p.name}`**" if p.required else f"`{p.name}`" for p in endpoint.params) or "—"
+    cell = ", ".join(f"**`{p.name}`**" if p.required else f"`{p.name}`" for p in endpoint.params) or "—"
+    return f"{cell} (exactly one of {', '.join(f'`{n}`' for n in endpoint.one_of)})" if endpoint.one_of else cell
 
 
 def _row(*cells: str) -> str:

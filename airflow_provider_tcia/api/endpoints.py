@@ -225,6 +225,22 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
     "TotalSizeInBytes": ("Total size of the series' files in bytes", ""),
     "ObjectCount": ("Number of files in the series", ""),
     "SOPInstanceUID": ("SOP instance UID", "(0008,0018)"),
+    "collectionName": ("Collection name", ""),
+    "description": ("The collection's description (HTML)", ""),
+    "descriptionURI": ("The collection's DOI or page", ""),
+    "id": ("NBIA's id of the description", ""),
+    "BodyPart": ("Body part examined", "(0018,0015)"),
+    "Species": ("Species", "(0010,2201)"),
+    "Count": ("Number of distinct patients with the value", ""),
+    "Authorized": ("Whether the caller may see the data (1) or not (0)", ""),
+    "element": ("The DICOM tag, e.g. (0008,0060)", ""),
+    "name": ("The tag's keyword", ""),
+    "data": ("The tag's value in one image of the series", ""),
+    "MD5Hash": ("An MD5, lower-case hex", ""),
+    "seriesInstanceUID": ("Series instance UID", "(0020,000E)"),
+    "collection": ("Collection name", ""),
+    "thirdPartyAnanlysis": ("Whether the data are a third-party analysis (NBIA's spelling)", ""),
+    "authorized": ("Whether the caller may see the data (1) or not (0)", ""),
 }
 
 PATIENT_ATTRS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "EthnicGroup", "Collection")
@@ -238,6 +254,20 @@ SERIES_ATTRS = (
     "BodyPartExamined", "SeriesNumber", "AnnotationsFlag", "Collection", "PatientID", "Manufacturer",
     "ManufacturerModelName", "SoftwareVersions", "ImageCount",
 )  # fmt: skip
+
+#: getUpdatedSeries' ``fromDate``: strictly after, on the release date (v4 ``MM-DD-YYYY``, v1 ``dd/MM/yyyy``).
+UPDATED_DATES = (
+    ("v4", DateSpelling("fromDate", "%m-%d-%Y", inclusive=False)),
+    ("v1", DateSpelling("fromDate", "%d/%m/%Y", inclusive=False)),
+)
+SINCE = _p("date", "fromDate", "Only series released after this date (YYYY-MM-DD); all when left out", is_date=True)
+SERIES_TAGS = _p("series_instance_uid", "SeriesInstanceUID", "A series' SeriesInstanceUID", True, nbia_name="SeriesUID")
+SOP_MD5 = _p("sop_instance_uid", "SOPInstanceUID", "A SOPInstanceUID", True, nbia_v1_name="SOPInstanceUid")
+MD5_LEVELS = ("series_instance_uid", "study_instance_uid", "patient_id", "collection")
+NBIA: tuple[Api, ...] = ("nbia",)
+COUNTS = ("Count", "Authorized")
+#: What a legacy connection computes a ValuesAndCounts of series' values from (hooks/computed.py).
+FROM_SERIES = ("getSeries", "getPatientStudy")
 
 ENDPOINTS: dict[str, Endpoint] = {
     e.name: e
@@ -275,6 +305,44 @@ ENDPOINTS: dict[str, Endpoint] = {
                  (_p("name", "name", "The shared list's name", required=True),), "Series", SERIES_ATTRS,
                  resource="SharedList", nbia_name="getContentsByName", nbia_version="v1", nbia_formats=False,
                  aliases=("getSharedList", "getContentsByName")),
+        Endpoint("getUpdatedSeries", "get_updated_series", "Set of series objects released after a date",
+                 (SINCE,), "Series", SERIES_ATTRS, apis=NBIA, nbia_dates=UPDATED_DATES),
+        Endpoint("getCollectionDescriptions", "get_collection_descriptions",
+                 "The collections' descriptions (HTML) and DOIs",
+                 (_p("collection", "collectionName", "A collection name, e.g. TCGA-GBM"),), "CollectionDescription",
+                 ("collectionName", "description", "descriptionURI", "id"), nbia_formats=False, apis=NBIA,
+                 nbia_v1=False),
+        Endpoint("getCollectionValuesAndCounts", "get_collection_values_and_counts",
+                 "Each collection and its number of patients", (), "CollectionCount", ("Collection", *COUNTS),
+                 nbia_formats=False, legacy_from=("getPatient",), apis=NBIA, nbia_v1=False),
+        Endpoint("getModalityValuesAndCounts", "get_modality_values_and_counts",
+                 "Each modality and its number of patients", (COLLECTION, BODY_PART), "ModalityCount",
+                 ("Modality", *COUNTS), nbia_formats=False, legacy_from=FROM_SERIES, apis=NBIA, nbia_v1=False),
+        Endpoint("getBodyPartValuesAndCounts", "get_body_part_values_and_counts",
+                 "Each body part and its number of patients", (COLLECTION, MODALITY), "BodyPartCount",
+                 ("BodyPart", *COUNTS), nbia_formats=False, legacy_from=FROM_SERIES, apis=NBIA, nbia_v1=False),
+        Endpoint("getManufacturerValuesAndCounts", "get_manufacturer_values_and_counts",
+                 "Each manufacturer and its number of patients", (COLLECTION, MODALITY, BODY_PART),
+                 "ManufacturerCount", ("Manufacturer", *COUNTS), nbia_formats=False,
+                 legacy_from=FROM_SERIES, apis=NBIA, nbia_v1=False),
+        Endpoint("getSpeciesValuesAndCounts", "get_species_values_and_counts",
+                 "Each species and its number of patients", (), "SpeciesCount", ("Species", *COUNTS),
+                 nbia_formats=False, apis=NBIA, nbia_v1=False),
+        Endpoint("getDicomTags", "get_dicom_tags", "The DICOM tags of one image of a series",
+                 (SERIES_TAGS,), "DicomTag", ("element", "name", "data"), nbia_formats=False, apis=NBIA, nbia_v1=False),
+        Endpoint("getMD5Hierarchy", "get_md5_hierarchy",
+                 "One MD5 over a series, study, patient or collection (of its children's MD5s, sorted)",
+                 (SERIES, STUDY, PATIENT, COLLECTION), "MD5", ("MD5Hash",), http_method="POST", answer="text",
+                 one_of=MD5_LEVELS, apis=NBIA, nbia_v1=False),
+        Endpoint("getMD5HashForImage", "get_md5_hash_for_image", "The MD5 of one DICOM file, as NBIA stores it",
+                 (SOP_MD5,), "MD5", ("MD5Hash",), apis=NBIA, answer="text", nbia_v1_name="getM5HashForImage"),
+        Endpoint("getCollectionOrSeriesForDOI", "get_collection_or_series_for_doi",
+                 "The collections (or series) a DOI covers",
+                 (_p("doi", "DOI", "A DOI, as TCIA records it (https://doi.org/10.7937/...)", required=True),
+                  _p("collection_or_series", "CollectionOrSeries",
+                     "Series for one row per series; else one per collection")),
+                 "DOI", ("collection", "seriesInstanceUID", "thirdPartyAnanlysis", "authorized"),
+                 http_method="POST", nbia_formats=False, apis=NBIA, nbia_v1=False),
         Endpoint("getImage", "stream_image", "A zip of every DICOM file of a series",
                  (SERIES_R,), "Zip", (), kind="download"),
         Endpoint("getSingleImage", "stream_single_image", "One DICOM file",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from airflow_provider_tcia.api.dates import parse_date
-from airflow_provider_tcia.api.endpoints import DateSpelling, Endpoint, Param
+from airflow_provider_tcia.api.endpoints import ENDPOINTS, DateSpelling, Endpoint, Param
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaConfigurationError
 
 #: Fields NBIA spells differently from the seed, renamed when we normalise its rows.
@@ -35,25 +35,8 @@ NBIA_FIELD_ALIASES = {
 INTEGER_FIELDS = ("TotalSizeInBytes", "ObjectCount", "ImageCount", "SeriesCount")
 
 
-#: NBIA's MD5 of one image, as it stores it (text/plain). v1 spells it ``getM5HashForImage`` with ``SOPInstanceUid``.
-IMAGE_MD5 = Endpoint(
-    "getMD5HashForImage",
-    "get_md5_hash_for_image",
-    "The MD5 of one DICOM file, as NBIA stores it (text/plain)",
-    (
-        Param(
-            "sop_instance_uid", "SOPInstanceUID", required=True, description="A SOPInstanceUID",
-            nbia_v1_name="SOPInstanceUid",
-        ),
-    ),
-    "MD5",
-    ("MD5Hash",),
-    apis=("nbia",),
-    answer="text",
-    nbia_v1_name="getM5HashForImage",
-)  # fmt: skip
-#: (path name, parameter) of getMD5HashForImage by NBIA version.
-IMAGE_MD5_NAMES = {"v4": ("getMD5HashForImage", "SOPInstanceUID"), "v1": ("getM5HashForImage", "SOPInstanceUid")}
+#: NBIA's MD5 of one image (getMD5HashForImage, text/plain), which the download engine asks for too.
+IMAGE_MD5 = ENDPOINTS["getMD5HashForImage"]
 
 
 #: How a generation spells a date (NewPatientsInCollection's unless the endpoint table says otherwise).

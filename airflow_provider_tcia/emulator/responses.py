@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 from airflow_provider_tcia.api.endpoints import FORMATS, Endpoint, get_endpoint
 from airflow_provider_tcia.api.formats import iter_rendered
-from airflow_provider_tcia.api.generations import IMAGE_MD5_NAMES, ApiGeneration, NbiaApi
+from airflow_provider_tcia.api.generations import ApiGeneration, NbiaApi
 from airflow_provider_tcia.api.routes import resolve_path
-from airflow_provider_tcia.emulator import views
+from airflow_provider_tcia.emulator import aggregates, views
 from airflow_provider_tcia.emulator.dataset import Dataset, Series, Since
 from airflow_provider_tcia.emulator.messages import Request, Response, as_json, text
+from airflow_provider_tcia.emulator.tags import tag_rows
 from airflow_provider_tcia.emulator.zipstream import ZipEntry, zip_size
 
 NBIA_FORMATS = ("json", "html", "xml", "csv", "csvquoted", "csv-download")
@@ -47,9 +48,11 @@ NBIA_EXTRAS = {
     "getImageWithMD5Hash": ("getImage", "md5_download"),
     "getSeriesMetadata": ("getSeries", "series_metadata"),
     "getSeriesMetaData": ("getSeries", "series_metadata_v1"),
-    "getMD5HashForImage": ("getSingleImage", "image_md5"),  # v4
-    "getM5HashForImage": ("getSingleImage", "image_md5"),  # v1's spelling
 }
+#: NBIA endpoints whose "nothing" is ``[]`` (Jackson writing an empty list), not an empty body.
+EMPTY_AS_ARRAY = frozenset({"getCollectionDescriptions", "getCollectionOrSeriesForDOI"})
+#: NBIA endpoints that never check their required parameters (a missing one just matches nothing).
+UNCHECKED = frozenset({"getCollectionOrSeriesForDOI"})
 #: Query parameters NBIA accepts beyond the table's (NBIA's getPatient filters by ``PatientId``).
 NBIA_EXTRA_PARAMS = {"getPatient": ("PatientId",)}
 
@@ -61,8 +64,7 @@ class Target:
     generation: ApiGeneration
     endpoint: Endpoint
     action: str
-    """``query``, ``metadata``, ``download``, ``md5_download``, ``series_metadata``, ``series_metadata_v1`` or
-    ``image_md5``."""
+    """``query``, ``metadata``, ``download``, ``md5_download``, ``series_metadata`` or ``series_metadata_v1``."""
     path_name: str
     names: frozenset[str] = field(default_factory=frozenset)
     """Every name a fault may target this request by."""
@@ -98,11 +100,6 @@ def route(path: str) -> Target | None:
         if (action == "series_metadata" and version != "v4") or (action == "series_metadata_v1" and version != "v1"):
             return None  # POST getSeriesMetadata is v4's; GET getSeriesMetaData is v1's
         endpoint = get_endpoint(base)
-        if action == "image_md5":
-            if IMAGE_MD5_NAMES[version][0] != name:
-                return None  # v4 spells it getMD5HashForImage, v1 getM5HashForImage
-            # (a fault aimed at getSingleImage must not hit the MD5 asked for beside it)
-            return Target(NbiaApi(version), endpoint, action, name, frozenset({name, IMAGE_MD5_NAMES["v4"][0]}))
         return Target(NbiaApi(version), endpoint, action, name, frozenset({name, endpoint.name}))
     return None
 
@@ -141,8 +138,6 @@ class Responder:
                 return as_json(200, target.endpoint.metadata())
             if target.action == "series_metadata":
                 return self._series_metadata(request, target)
-            if target.action == "image_md5":
-                return self._image_md5(request, target)
             params = self._params(request, target)
             if target.action in ("download", "md5_download"):
                 if target.endpoint.name == "getSingleImage":
@@ -180,7 +175,9 @@ class Responder:
             for key, _ in (*request.query, *request.form) if source == "form" else request.query:
                 if key not in allowed:
                     listed = ", ".join(allowed)
-                    raise BadRequest(text(400, f"Invalid {kind} parameter: '{key}'. Allowed parameters are: [{listed}]"))
+                    raise BadRequest(
+                        text(400, f"Invalid {kind} parameter: '{key}'. Allowed parameters are: [{listed}]")
+                    )
         out: dict[str, object] = {}
         for name, api_name in spelled.items():
             value = request.first(api_name, source)
@@ -189,7 +186,8 @@ class Responder:
             out[name] = self._date(target, api_name, value) if name in dates else value
         if "PatientId" in extras and request.first("PatientId"):
             out["patient_id"] = request.first("PatientId")
-        if any(n not in out for n in required_names):
+        unchecked = target.api == "nbia" and endpoint.name in UNCHECKED
+        if any(n not in out for n in required_names) and not unchecked:
             raise BadRequest(text(400, _missing_message(endpoint, required_names, spelled)))
         return out
 
@@ -249,6 +247,18 @@ class Responder:
         if name == "getSOPInstanceUIDs":
             series = data.series(str(params["series_instance_uid"]))
             return ({"SOPInstanceUID": i.sop_instance_uid} for i in (series.instances() if series else ()))
+        if name == "getUpdatedSeries":
+            return (views.series_row(style, s, data) for s in data.find_series(since=since))
+        if name in aggregates.COUNTED:
+            return aggregates.value_counts(data, name, **filters)  # type: ignore[arg-type]
+        if name == "getCollectionDescriptions":
+            return aggregates.collection_descriptions(data, params.get("collection"))  # type: ignore[arg-type]
+        if name == "getCollectionOrSeriesForDOI":
+            return aggregates.doi_rows(data, params.get("doi"), params.get("collection_or_series"))  # type: ignore[arg-type]
+        if name == "getDicomTags":
+            series = self._find_series(target, str(params["series_instance_uid"]))
+            first = next(series.instances(), None)
+            return iter(()) if first is None else tag_rows(data.instance_file(first)[0])
         if name == "ContentsByName":
             listed = data.shared_list(str(params["name"])) or []
             if style == "legacy":
@@ -258,7 +268,19 @@ class Responder:
 
     def _text_answer(self, target: Target, params: dict[str, object]) -> str | None:
         """The one value of a text/plain endpoint (``None``: the empty answer)."""
-        raise AssertionError(f"no responder for {target.endpoint.name}")
+        name = target.endpoint.name
+        if name == "getMD5HashForImage":
+            # NBIA's stored MD5; nothing for an unknown image (an assumption: NBIA answers "none" with no body)
+            return self.data.image_md5(str(params["sop_instance_uid"]))
+        if name == "getMD5Hierarchy":
+            # As NBIA's code: none given is an empty answer; of several, a patient (within a collection if one
+            # is given) wins, then a collection, a study, a series.
+            given = {k: str(v) for k, v in params.items()}
+            for level in ("patient_id", "collection", "study_instance_uid", "series_instance_uid"):
+                if level in given:
+                    return aggregates.md5_hierarchy(self.data, level, given[level], given.get("collection"))
+            return None
+        raise AssertionError(f"no responder for {name}")
 
     def _query(self, request: Request, target: Target, params: dict[str, object]) -> Response:
         if target.endpoint.answer == "text":
@@ -276,6 +298,8 @@ class Responder:
             headers.append(("Content-Disposition", f"attachment; filename={target.path_name}.csv"))
         first = next(rows, None)
         if first is None and target.api == "nbia":
+            if target.endpoint.name in EMPTY_AS_ARRAY:
+                return Response(200, headers, b"[]")
             return Response(200, headers, b"")  # NBIA: no rows, no body
         all_rows = rows if first is None else itertools.chain([first], rows)
         pieces = iter_rendered(all_rows, list(columns), fmt)
@@ -395,20 +419,6 @@ class Responder:
             [("Content-Type", "application/dicom"), ("Content-Disposition", f"attachment; filename={filename}")],
             body,
         )
-
-    def _image_md5(self, request: Request, target: Target) -> Response:
-        """NBIA's getMD5HashForImage: the MD5 it stores for one image, as text; nothing for an unknown one (an
-        assumption: the reference does not record that answer; NBIA answers no rows with an empty body)."""
-        param = IMAGE_MD5_NAMES[target.generation.version][1]
-        if target.generation.version == "v4":
-            for key, _ in request.query:
-                if key != param:
-                    return text(400, f"Invalid query parameter: '{key}'. Allowed parameters are: [{param}]")
-        sop = (request.first(param) or "").strip()
-        if not sop:
-            return text(400, f"A parameter, {param}, is required for this API call.")
-        digest = self.data.image_md5(sop)
-        return Response(200, [("Content-Type", "text/plain")], (digest or "").encode())
 
 
 def _missing_message(endpoint: Endpoint, required: tuple[str, ...], spelled: dict[str, str]) -> str:

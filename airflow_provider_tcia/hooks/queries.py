@@ -22,6 +22,7 @@ class TciaQueryMethods:
     if TYPE_CHECKING:
         # TciaHook's, as these methods call it; declared here for the type checker only.
         def query(self, endpoint: str, *, format: str, **params: Any) -> list[dict[str, Any]] | str: ...
+        def text_value(self, endpoint: str, **params: Any) -> str | None: ...
 
     @overload
     def get_collection_values(self, *, format: Literal["json"] = "json") -> list[dict[str, Any]]: ...
@@ -342,3 +343,210 @@ class TciaQueryMethods:
         :param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text).
         """
         return self.query("ContentsByName", name=name, format=format)
+
+    @overload
+    def get_updated_series(
+        self, *, date: str | dt.date | None = None, format: Literal["json"] = "json"
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def get_updated_series(self, *, date: str | dt.date | None = None, format: str) -> list[dict[str, Any]] | str: ...
+    def get_updated_series(
+        self, *, date: str | dt.date | None = None, format: str = "json"
+    ) -> list[dict[str, Any]] | str:
+        """Set of series objects released after a date (``getUpdatedSeries``).
+
+        :param date: Only series released after this date (YYYY-MM-DD); all when left out.
+        :param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text).
+        """
+        return self.query("getUpdatedSeries", date=date, format=format)
+
+    @overload
+    def get_collection_descriptions(
+        self, *, collection: str | None = None, format: Literal["json"] = "json"
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def get_collection_descriptions(
+        self, *, collection: str | None = None, format: str
+    ) -> list[dict[str, Any]] | str: ...
+    def get_collection_descriptions(
+        self, *, collection: str | None = None, format: str = "json"
+    ) -> list[dict[str, Any]] | str:
+        """The collections' descriptions (HTML) and DOIs (``getCollectionDescriptions``).
+
+        :param collection: A collection name, e.g. TCGA-GBM.
+        :param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text).
+        """
+        return self.query("getCollectionDescriptions", collection=collection, format=format)
+
+    @overload
+    def get_collection_values_and_counts(self, *, format: Literal["json"] = "json") -> list[dict[str, Any]]: ...
+    @overload
+    def get_collection_values_and_counts(self, *, format: str) -> list[dict[str, Any]] | str: ...
+    def get_collection_values_and_counts(self, *, format: str = "json") -> list[dict[str, Any]] | str:
+        """Each collection and its number of patients (``getCollectionValuesAndCounts``).
+
+        :param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text).
+        """
+        return self.query("getCollectionValuesAndCounts", format=format)
+
+    @overload
+    def get_modality_values_and_counts(
+        self, *, collection: str | None = None, body_part_examined: str | None = None, format: Literal["json"] = "json"
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def get_modality_values_and_counts(
+        self, *, collection: str | None = None, body_part_examined: str | None = None, format: str
+    ) -> list[dict[str, Any]] | str: ...
+    def get_modality_values_and_counts(
+        self, *, collection: str | None = None, body_part_examined: str | None = None, format: str = "json"
+    ) -> list[dict[str, Any]] | str:
+        """Each modality and its number of patients (``getModalityValuesAndCounts``).
+
+        :param collection: A collection name, e.g. TCGA-GBM.
+        :param body_part_examined: A DICOM body part, e.g. BRAIN.
+        :param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text).
+        """
+        return self.query(
+            "getModalityValuesAndCounts", collection=collection, body_part_examined=body_part_examined, format=format
+        )
+
+    @overload
+    def get_body_part_values_and_counts(
+        self, *, collection: str | None = None, modality: str | None = None, format: Literal["json"] = "json"
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def get_body_part_values_and_counts(
+        self, *, collection: str | None = None, modality: str | None = None, format: str
+    ) -> list[dict[str, Any]] | str: ...
+    def get_body_part_values_and_counts(
+        self, *, collection: str | None = None, modality: str | None = None, format: str = "json"
+    ) -> list[dict[str, Any]] | str:
+        """Each body part and its number of patients (``getBodyPartValuesAndCounts``).
+
+        :param collection: A collection name, e.g. TCGA-GBM.
+        :param modality: A DICOM modality, e.g. MR.
+        :param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text).
+        """
+        return self.query("getBodyPartValuesAndCounts", collection=collection, modality=modality, format=format)
+
+    @overload
+    def get_manufacturer_values_and_counts(
+        self,
+        *,
+        collection: str | None = None,
+        modality: str | None = None,
+        body_part_examined: str | None = None,
+        format: Literal["json"] = "json",
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def get_manufacturer_values_and_counts(
+        self,
+        *,
+        collection: str | None = None,
+        modality: str | None = None,
+        body_part_examined: str | None = None,
+        format: str,
+    ) -> list[dict[str, Any]] | str: ...
+    def get_manufacturer_values_and_counts(
+        self,
+        *,
+        collection: str | None = None,
+        modality: str | None = None,
+        body_part_examined: str | None = None,
+        format: str = "json",
+    ) -> list[dict[str, Any]] | str:
+        """Each manufacturer and its number of patients (``getManufacturerValuesAndCounts``).
+
+        :param collection: A collection name, e.g. TCGA-GBM.
+        :param modality: A DICOM modality, e.g. MR.
+        :param body_part_examined: A DICOM body part, e.g. BRAIN.
+        :param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text).
+        """
+        return self.query(
+            "getManufacturerValuesAndCounts",
+            collection=collection,
+            modality=modality,
+            body_part_examined=body_part_examined,
+            format=format,
+        )
+
+    @overload
+    def get_species_values_and_counts(self, *, format: Literal["json"] = "json") -> list[dict[str, Any]]: ...
+    @overload
+    def get_species_values_and_counts(self, *, format: str) -> list[dict[str, Any]] | str: ...
+    def get_species_values_and_counts(self, *, format: str = "json") -> list[dict[str, Any]] | str:
+        """Each species and its number of patients (``getSpeciesValuesAndCounts``).
+
+        :param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text).
+        """
+        return self.query("getSpeciesValuesAndCounts", format=format)
+
+    @overload
+    def get_dicom_tags(self, series_instance_uid: str, *, format: Literal["json"] = "json") -> list[dict[str, Any]]: ...
+    @overload
+    def get_dicom_tags(self, series_instance_uid: str, *, format: str) -> list[dict[str, Any]] | str: ...
+    def get_dicom_tags(self, series_instance_uid: str, *, format: str = "json") -> list[dict[str, Any]] | str:
+        """The DICOM tags of one image of a series (``getDicomTags``).
+
+        :param series_instance_uid: A series' SeriesInstanceUID (required).
+        :param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text).
+        """
+        return self.query("getDicomTags", series_instance_uid=series_instance_uid, format=format)
+
+    @overload
+    def get_collection_or_series_for_doi(
+        self, doi: str, *, collection_or_series: str | None = None, format: Literal["json"] = "json"
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def get_collection_or_series_for_doi(
+        self, doi: str, *, collection_or_series: str | None = None, format: str
+    ) -> list[dict[str, Any]] | str: ...
+    def get_collection_or_series_for_doi(
+        self, doi: str, *, collection_or_series: str | None = None, format: str = "json"
+    ) -> list[dict[str, Any]] | str:
+        """The collections (or series) a DOI covers (``getCollectionOrSeriesForDOI``).
+
+        :param doi: A DOI, as TCIA records it (https://doi.org/10.7937/...) (required).
+        :param collection_or_series: Series for one row per series; else one per collection.
+        :param format: ``json`` (rows, the default), ``csv``, ``xml`` or ``html`` (text).
+        """
+        return self.query(
+            "getCollectionOrSeriesForDOI", doi=doi, collection_or_series=collection_or_series, format=format
+        )
+
+    def get_md5_hierarchy(
+        self,
+        *,
+        series_instance_uid: str | None = None,
+        study_instance_uid: str | None = None,
+        patient_id: str | None = None,
+        collection: str | None = None,
+    ) -> str | None:
+        """One MD5 over a series, study, patient or collection (of its children's MD5s, sorted) (``getMD5Hierarchy``).
+
+        Give exactly one level. A series' MD5 is the MD5 of its images' MD5s, sorted and concatenated; a study's
+        the MD5 of its series' MD5s, and so on up. NBIA only (POST form, text/plain).
+
+        :param series_instance_uid: A series' SeriesInstanceUID.
+        :param study_instance_uid: A study's StudyInstanceUID.
+        :param patient_id: A patient ID.
+        :param collection: A collection name, e.g. TCGA-GBM.
+        :return: the MD5 in lower-case hex, or ``None`` when NBIA answers nothing (nothing matched).
+        """
+        return self.text_value(
+            "getMD5Hierarchy",
+            series_instance_uid=series_instance_uid,
+            study_instance_uid=study_instance_uid,
+            patient_id=patient_id,
+            collection=collection,
+        )
+
+    def get_md5_hash_for_image(self, sop_instance_uid: str) -> str | None:
+        """The MD5 of one DICOM file, as NBIA stores it (``getMD5HashForImage``; v1: ``getM5HashForImage``).
+
+        NBIA only (text/plain); the download engine checks single images with it.
+
+        :param sop_instance_uid: A SOPInstanceUID (required).
+        :return: the MD5 in lower-case hex, or ``None`` when NBIA answers nothing (an image it has not).
+        """
+        return self.text_value("getMD5HashForImage", sop_instance_uid=sop_instance_uid)

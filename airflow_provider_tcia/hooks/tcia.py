@@ -21,7 +21,6 @@ from airflow_provider_tcia.api.generations import ApiRequest
 from airflow_provider_tcia.api.jsonstream import iter_json_array
 from airflow_provider_tcia.api.redact import register_secret
 from airflow_provider_tcia.api.retry import retry_call
-from airflow_provider_tcia.api.uids import check_uid
 from airflow_provider_tcia.compat import (
     BaseHook,
     amask_secret,
@@ -236,14 +235,28 @@ class TciaHook(TciaQueryMethods, BaseHook):
                     yield config.generation.normalise_row(row)
             self.log.info("TCIA %s: %d rows", ep.name, count)
 
+    def text_value(self, endpoint: str, **params: Any) -> str | None:
+        """The one value of a text/plain endpoint (getMD5Hierarchy …), ``None`` for an empty answer. An MD5
+        comes in lower-case hex (anything else is a corrupt answer)."""
+        ep, checked = self._checked(endpoint, params)
+        if ep.answer != "text":
+            raise TciaBadRequestError(f"{ep.name} answers rows, not one value; use query()")
+        rows = self._with_body_retries(lambda: list(self._iter_rows(ep, checked)))
+        return str(rows[0][ep.attributes[0]]) if rows else None
+
     def _text_rows(self, call: Call) -> Iterator[dict[str, Any]]:
         """A text/plain answer as one row named by the endpoint's attribute; none for an empty answer."""
         with self._open(call, expect="text") as chunks:
             body = b"".join(chunks)
         value = body.decode("utf-8", errors="replace").strip()
-        self.log.info("TCIA %s: %s", call.request.endpoint.name, "a value" if value else "no value")
+        endpoint = call.request.endpoint
+        if endpoint.result == "MD5":
+            value = value.strip('"').lower()
+            if value and not _MD5_HEX.fullmatch(value):
+                raise corrupt(call, f"the answer is not an MD5: {excerpt(body)!r}")
+        self.log.info("TCIA %s: %s", endpoint.name, "a value" if value else "no value")
         if value:
-            yield {call.request.endpoint.attributes[0]: value}
+            yield {endpoint.attributes[0]: value}
 
     def _iter_body(self, ep: Endpoint, params: dict[str, Any], fmt: str) -> Iterator[bytes]:
         config = self.config
@@ -281,30 +294,6 @@ class TciaHook(TciaQueryMethods, BaseHook):
         params = {"series_instance_uid": series_instance_uid, "sop_instance_uid": sop_instance_uid}
         with self._stream("getSingleImage", params, md5=False, expect="dicom") as s:
             yield s
-
-    def get_md5_hash_for_image(self, sop_instance_uid: str) -> str | None:
-        """NBIA's MD5 of one image (getMD5HashForImage, text/plain), in lower-case hex; ``None`` when NBIA
-        answers without one. The seed API offers no MD5: :class:`TciaBadRequestError`, nothing is sent."""
-        sop = check_uid(sop_instance_uid, "getMD5HashForImage: sop_instance_uid")
-        config = self.config
-        request = config.generation.image_md5_request(sop)
-        if request is None:
-            raise TciaBadRequestError(
-                f"the {config.generation.name} API has no getMD5HashForImage (only NBIA gives MD5s); nothing was sent"
-            )
-        call = prepare(config, request)
-
-        def read() -> bytes:
-            with self._open(call, expect="text") as chunks:
-                return b"".join(chunks)
-
-        body = self._with_body_retries(read)
-        text = body.decode("ascii", errors="replace").strip().strip('"').lower()
-        if not text:
-            return None
-        if not _MD5_HEX.fullmatch(text):
-            raise corrupt(call, f"the answer is not an MD5: {excerpt(body)!r}")
-        return text
 
     @contextlib.contextmanager
     def _stream(self, endpoint: str, params: dict[str, Any], *, md5: bool, expect: str) -> Iterator[TciaStream]:

@@ -639,6 +639,240 @@ class TciaGetSharedListOperator(TciaQueryOperator):
         self.name = name
 
 
+class TciaGetUpdatedSeriesOperator(TciaQueryOperator):
+    """Set of series objects released after a date (``getUpdatedSeries``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param date: Only series released after this date (YYYY-MM-DD); all when left out. Templated.
+    """
+
+    endpoint = "getUpdatedSeries"
+
+    def __init__(
+        self,
+        *,
+        date: str | dt.date | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.date = date
+
+
+class TciaGetCollectionDescriptionsOperator(TciaQueryOperator):
+    """The collections' descriptions (HTML) and DOIs (``getCollectionDescriptions``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM. Templated.
+    """
+
+    endpoint = "getCollectionDescriptions"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+
+
+class TciaGetCollectionValuesAndCountsOperator(TciaQueryOperator):
+    """Each collection and its number of patients (``getCollectionValuesAndCounts``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+    """
+
+    endpoint = "getCollectionValuesAndCounts"
+
+    # Its own, with no parameters: the base class's would show endpoint= and parameters=, which it refuses.
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+
+class TciaGetModalityValuesAndCountsOperator(TciaQueryOperator):
+    """Each modality and its number of patients (``getModalityValuesAndCounts``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM. Templated.
+    :param body_part_examined: A DICOM body part, e.g. BRAIN. Templated.
+    """
+
+    endpoint = "getModalityValuesAndCounts"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        body_part_examined: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+        self.body_part_examined = body_part_examined
+
+
+class TciaGetBodyPartValuesAndCountsOperator(TciaQueryOperator):
+    """Each body part and its number of patients (``getBodyPartValuesAndCounts``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM. Templated.
+    :param modality: A DICOM modality, e.g. MR. Templated.
+    """
+
+    endpoint = "getBodyPartValuesAndCounts"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        modality: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+        self.modality = modality
+
+
+class TciaGetManufacturerValuesAndCountsOperator(TciaQueryOperator):
+    """Each manufacturer and its number of patients (``getManufacturerValuesAndCounts``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param collection: A collection name, e.g. TCGA-GBM. Templated.
+    :param modality: A DICOM modality, e.g. MR. Templated.
+    :param body_part_examined: A DICOM body part, e.g. BRAIN. Templated.
+    """
+
+    endpoint = "getManufacturerValuesAndCounts"
+
+    def __init__(
+        self,
+        *,
+        collection: str | None = None,
+        modality: str | None = None,
+        body_part_examined: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+        self.modality = modality
+        self.body_part_examined = body_part_examined
+
+
+class TciaGetSpeciesValuesAndCountsOperator(TciaQueryOperator):
+    """Each species and its number of patients (``getSpeciesValuesAndCounts``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+    """
+
+    endpoint = "getSpeciesValuesAndCounts"
+
+    # Its own, with no parameters: the base class's would show endpoint= and parameters=, which it refuses.
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+
+class TciaGetDicomTagsOperator(TciaQueryOperator):
+    """The DICOM tags of one image of a series (``getDicomTags``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param series_instance_uid: A series' SeriesInstanceUID (required). Templated.
+    """
+
+    endpoint = "getDicomTags"
+
+    def __init__(
+        self,
+        *,
+        series_instance_uid: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.series_instance_uid = series_instance_uid
+
+
+class TciaGetMD5HierarchyOperator(TciaQueryOperator):
+    """One MD5 over a series, study, patient or collection (of its children's MD5s, sorted) (``getMD5Hierarchy``).
+
+    Give exactly one of the four levels.
+
+    Output and validation: see :class:`TciaQueryOperator`. The answer is one text/plain value, pushed (or
+    written) as one row ``{"MD5Hash": "<lower-case hex>"}``; no row when NBIA answers nothing.
+
+    :param series_instance_uid: A series' SeriesInstanceUID. Templated.
+    :param study_instance_uid: A study's StudyInstanceUID. Templated.
+    :param patient_id: A patient ID. Templated.
+    :param collection: A collection name, e.g. TCGA-GBM. Templated.
+    """
+
+    endpoint = "getMD5Hierarchy"
+
+    def __init__(
+        self,
+        *,
+        series_instance_uid: str | None = None,
+        study_instance_uid: str | None = None,
+        patient_id: str | None = None,
+        collection: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.series_instance_uid = series_instance_uid
+        self.study_instance_uid = study_instance_uid
+        self.patient_id = patient_id
+        self.collection = collection
+
+
+class TciaGetMD5HashForImageOperator(TciaQueryOperator):
+    """The MD5 of one DICOM file, as NBIA stores it (``getMD5HashForImage``).
+
+    Output and validation: see :class:`TciaQueryOperator`. The answer is one text/plain value, pushed (or
+    written) as one row ``{"MD5Hash": "<lower-case hex>"}``; no row when NBIA answers nothing.
+
+    :param sop_instance_uid: A SOPInstanceUID (required). Templated.
+    """
+
+    endpoint = "getMD5HashForImage"
+
+    def __init__(
+        self,
+        *,
+        sop_instance_uid: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sop_instance_uid = sop_instance_uid
+
+
+class TciaGetCollectionOrSeriesForDOIOperator(TciaQueryOperator):
+    """The collections (or series) a DOI covers (``getCollectionOrSeriesForDOI``).
+
+    Output and validation: see :class:`TciaQueryOperator`.
+
+    :param doi: A DOI, as TCIA records it (https://doi.org/10.7937/...) (required). Templated.
+    :param collection_or_series: Series for one row per series; else one per collection. Templated.
+    """
+
+    endpoint = "getCollectionOrSeriesForDOI"
+
+    def __init__(
+        self,
+        *,
+        doi: str | None = None,
+        collection_or_series: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.doi = doi
+        self.collection_or_series = collection_or_series
+
+
 #: Every endpoint's operator, by the endpoint's seed name.
 QUERY_OPERATORS: dict[str, type[TciaQueryOperator]] = {
     op.endpoint: op
@@ -656,5 +890,16 @@ QUERY_OPERATORS: dict[str, type[TciaQueryOperator]] = {
         TciaNewPatientsInCollectionOperator,
         TciaNewStudiesInPatientCollectionOperator,
         TciaGetSharedListOperator,
+        TciaGetUpdatedSeriesOperator,
+        TciaGetCollectionDescriptionsOperator,
+        TciaGetCollectionValuesAndCountsOperator,
+        TciaGetModalityValuesAndCountsOperator,
+        TciaGetBodyPartValuesAndCountsOperator,
+        TciaGetManufacturerValuesAndCountsOperator,
+        TciaGetSpeciesValuesAndCountsOperator,
+        TciaGetDicomTagsOperator,
+        TciaGetMD5HierarchyOperator,
+        TciaGetMD5HashForImageOperator,
+        TciaGetCollectionOrSeriesForDOIOperator,
     )
 }

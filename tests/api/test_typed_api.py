@@ -31,7 +31,7 @@ def value_type(p: Param) -> str:
 
 def operator_class_name(ep: Endpoint) -> str:
     words = ep.method.split("_")
-    special = {"sop": "SOP", "uids": "UIDs"}
+    special = {"sop": "SOP", "uids": "UIDs", "md5": "MD5", "doi": "DOI"}
     return "Tcia" + "".join(special.get(w, w.capitalize()) for w in words) + "Operator"
 
 
@@ -99,7 +99,57 @@ def _unwrapped_init(cls: type) -> typing.Callable[..., None]:
 
 
 # --- the hook --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("ep", QUERY_ENDPOINTS, ids=lambda ep: ep.name)
+def text_method_source(ep: Endpoint) -> str:
+    """The hook method a text/plain endpoint needs in ``hooks/queries.py``: its one value, no format."""
+    doc = [f"{ep.description} (``{ep.name}``).", ""]
+    doc += [f":param {p.name}: {p.description}{' (required)' if p.required else ''}." for p in ep.params]
+    args = ", ".join(f"{p.name}={p.name}" for p in ep.params)
+    docstring = "\n".join(f"        {line}" if line else "" for line in doc)
+    params = _hook_params(ep)
+    if params[-1] == "*":  # (no optional parameter, and no format)
+        params.pop()
+    return "\n".join(
+        [
+            f"    def {ep.method}({', '.join(params)}) -> str | None:",
+            f'        """{docstring.lstrip()}\n        """',
+            f'        return self.text_value("{ep.name}", {args})',
+        ]
+    )
+
+
+@pytest.mark.parametrize("ep", [ep for ep in QUERY_ENDPOINTS if ep.answer == "text"], ids=lambda ep: ep.name)
+def test_text_hook_method_matches_the_table(ep: Endpoint):
+    """A text/plain endpoint's method returns its one value (``str | None``) and takes no format."""
+    source = text_method_source(ep)
+    method = TciaQueryMethods.__dict__.get(ep.method)
+    assert method is not None, _missing(f"TciaQueryMethods has no {ep.method}() for {ep.name}", source)
+    assert getattr(TciaHook, ep.method) is method, f"TciaHook.{ep.method} is not the one of TciaQueryMethods"
+    want = inspect.Signature(
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(
+                inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=value_type(p))
+                for p in ep.params
+                if p.required
+            ),
+            *(
+                inspect.Parameter(
+                    p.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=f"{value_type(p)} | None"
+                )
+                for p in ep.params
+                if not p.required
+            ),
+        ],
+        return_annotation="str | None",
+    )
+    assert inspect.signature(method) == want, _missing(f"TciaHook.{ep.method} differs from the table", source)
+    doc = inspect.getdoc(method) or ""
+    assert f"``{ep.name}``" in doc, f"TciaHook.{ep.method}'s docstring does not name {ep.name}"
+    for p in ep.params:
+        assert f":param {p.name}: {p.description}" in doc, f"TciaHook.{ep.method}'s docstring lacks {p.name}"
+
+
+@pytest.mark.parametrize("ep", [ep for ep in QUERY_ENDPOINTS if ep.answer == "rows"], ids=lambda ep: ep.name)
 def test_hook_method_matches_the_table(ep: Endpoint):
     source = hook_method_source(ep)
     method = TciaQueryMethods.__dict__.get(ep.method)

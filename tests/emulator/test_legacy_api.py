@@ -38,7 +38,14 @@ def path(endpoint: str, version: str = "v2") -> str:
 
 
 def test_every_query_endpoint_is_exercised():
-    assert set(QUERIES) == {e.name for e in QUERY_ENDPOINTS}
+    assert set(QUERIES) == {e.name for e in QUERY_ENDPOINTS if not e.nbia_only}
+
+
+@pytest.mark.parametrize("endpoint", sorted(e.name for e in ENDPOINTS.values() if e.nbia_only))
+def test_nbia_only_endpoints_are_not_here(emu, http, endpoint):
+    """The seed's server has no NBIA-only endpoint (a legacy connection refuses or computes them)."""
+    assert get(http, emu, path(endpoint)).status_code == 404
+    assert get(http, emu, path(endpoint) + "/metadata").status_code == 404
 
 
 @pytest.mark.parametrize("version", ["v2", "v3", "v4"])
@@ -239,7 +246,7 @@ def test_unknown_query_parameters_are_ignored(emu, http):
     assert r.status_code == 200 and r.json()
 
 
-@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+@pytest.mark.parametrize("endpoint", sorted(e.name for e in ENDPOINTS.values() if not e.nbia_only))
 def test_metadata(emu, http, endpoint):
     r = get(http, emu, path(endpoint) + "/metadata")
     assert r.status_code == 200
