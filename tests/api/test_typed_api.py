@@ -117,6 +117,25 @@ def text_method_source(ep: Endpoint) -> str:
     )
 
 
+def table_parameters(ep: Endpoint) -> list[inspect.Parameter]:
+    """``self``, then the required parameters (positional or by keyword), then the optional ones (by keyword)."""
+    return [
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        *(
+            inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=value_type(p))
+            for p in ep.params
+            if p.required
+        ),
+        *(
+            inspect.Parameter(
+                p.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=f"{value_type(p)} | None"
+            )
+            for p in ep.params
+            if not p.required
+        ),
+    ]
+
+
 @pytest.mark.parametrize("ep", [ep for ep in QUERY_ENDPOINTS if ep.answer == "text"], ids=lambda ep: ep.name)
 def test_text_hook_method_matches_the_table(ep: Endpoint):
     """A text/plain endpoint's method returns its one value (``str | None``) and takes no format."""
@@ -124,24 +143,7 @@ def test_text_hook_method_matches_the_table(ep: Endpoint):
     method = TciaQueryMethods.__dict__.get(ep.method)
     assert method is not None, _missing(f"TciaQueryMethods has no {ep.method}() for {ep.name}", source)
     assert getattr(TciaHook, ep.method) is method, f"TciaHook.{ep.method} is not the one of TciaQueryMethods"
-    want = inspect.Signature(
-        [
-            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            *(
-                inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=value_type(p))
-                for p in ep.params
-                if p.required
-            ),
-            *(
-                inspect.Parameter(
-                    p.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=f"{value_type(p)} | None"
-                )
-                for p in ep.params
-                if not p.required
-            ),
-        ],
-        return_annotation="str | None",
-    )
+    want = inspect.Signature(table_parameters(ep), return_annotation="str | None")
     assert inspect.signature(method) == want, _missing(f"TciaHook.{ep.method} differs from the table", source)
     doc = inspect.getdoc(method) or ""
     assert f"``{ep.name}``" in doc, f"TciaHook.{ep.method}'s docstring does not name {ep.name}"
@@ -159,19 +161,7 @@ def test_hook_method_matches_the_table(ep: Endpoint):
 
     want = inspect.Signature(
         [
-            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            *(
-                inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=value_type(p))
-                for p in ep.params
-                if p.required
-            ),
-            *(
-                inspect.Parameter(
-                    p.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=f"{value_type(p)} | None"
-                )
-                for p in ep.params
-                if not p.required
-            ),
+            *table_parameters(ep),
             inspect.Parameter("format", inspect.Parameter.KEYWORD_ONLY, default="json", annotation="str"),
         ],
         return_annotation=f"{ROWS} | str",
