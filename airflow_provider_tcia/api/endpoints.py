@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from airflow_provider_tcia.api import simple_search
 from airflow_provider_tcia.api.uids import check_uid, shown
 from airflow_provider_tcia.exceptions import TciaBadRequestError
 
@@ -104,6 +105,10 @@ class Endpoint:
     """NBIA's date spelling by version where it is not NewPatientsInCollection's (``(("v4", …), ("v1", …))``)."""
     one_of: tuple[str, ...] = ()
     """Parameters of which exactly one must be given (getMD5Hierarchy's levels)."""
+    own_signature: bool = False
+    """Its hook method and operator take what one string per parameter cannot say (getSeriesMetadata's many
+    UIDs, getSimpleSearch's criteria): written by hand (``hooks/paged.py``, ``operators/query.py``) and tested
+    on their own; the typed-API test checks only that they exist."""
 
     @property
     def nbia_only(self) -> bool:
@@ -158,7 +163,8 @@ class Endpoint:
                 "Name": self.result,
                 "Description": f"{self.result} rows",
                 "Attributes": [
-                    {"Name": a, "Description": ATTRIBUTES[a][0], "DICOM": ATTRIBUTES[a][1]} for a in self.attributes
+                    {"Name": a, "Description": ATTRIBUTES.get(a, (a, ""))[0], "DICOM": ATTRIBUTES.get(a, (a, ""))[1]}
+                    for a in self.attributes
                 ],
             },
         }
@@ -255,6 +261,39 @@ SERIES_ATTRS = (
     "ManufacturerModelName", "SoftwareVersions", "ImageCount",
 )  # fmt: skip
 
+#: getSeriesMetadata's columns (v4's CSV header), in order.
+SERIES_METADATA_ATTRS = (
+    "PatientID", "PatientName", "PatientSex", "EthnicGroup", "Phantom", "SpeciesCode", "SpeciesDescription",
+    "StudyInstanceUID", "StudyDate", "StudyDesc", "AdmittingDiagnosisDescription", "StudyID", "PatientAge",
+    "LongitudinalTemporalEventType", "LongitudinalTemporalOffsetFromEvent", "SeriesInstanceUID", "Collection",
+    "Site", "Modality", "ProtocolName", "SeriesDate", "SeriesDescription", "BodyPartExamined", "SeriesNumber",
+    "AnnotationsFlag", "Manufacturer", "ManufacturerModelName", "PixelSpacing(mm)-Row", "SliceThickness(mm)",
+    "SoftwareVersions", "ImageCount", "MaxSubmissionTimestamp", "LicenseName", "LicenseURI", "DataDescriptionURI",
+    "FileSize", "ReleasedStatus", "DateReleased", "ThirdPartyAnalysis", "Authorized",
+)  # fmt: skip
+#: getSimpleSearch's criteria (SimpleSearch's fields, sort aside) and the criteriaType each sends.
+SIMPLE_SEARCH_PARAMS = tuple(
+    _p(name, kind, description)
+    for name, kind, description in (
+        ("collections", "CollectionCriteria", "Collection names"),
+        ("species", "SpeciesCriteria", "Species codes, e.g. 337915000"),
+        ("modalities", "ImageModalityCriteria", "DICOM modalities"),
+        ("all_modalities", "ModalityAndedSearchCriteria", "Every one of the modalities, not any"),
+        ("body_parts", "AnatomicalSiteCriteria", "Body parts examined"),
+        ("manufacturers", "ManufacturerCriteria", "Equipment manufacturers"),
+        ("models", "ModelCriteria", "Equipment models"),
+        ("software_versions", "SoftwareVersionCriteria", "Software versions"),
+        ("patient_sexes", "PatientSexCriteria", "Patient sex codes (M, F, O)"),
+        ("date_range", "DateRangeCriteria", "(from, to) study dates, both included"),
+        ("patient_ids", "PatientCriteria", "Patient IDs"),
+        ("study_instance_uids", "StudyCriteria", "StudyInstanceUIDs"),
+        ("series_instance_uids", "SeriesCriteria", "SeriesInstanceUIDs"),
+        ("min_studies", "MinNumberOfStudiesCriteria", "At least this many studies"),
+        ("third_party_analysis", "ThirdPartyAnalysis", "Third-party analyses only (True) or none (False)"),
+        ("exclude_commercial", "ExcludeCommercialCriteria", "Leave out non-commercial licences"),
+    )
+)
+
 #: getUpdatedSeries' ``fromDate``: strictly after, on the release date (v4 ``MM-DD-YYYY``, v1 ``dd/MM/yyyy``).
 UPDATED_DATES = (
     ("v4", DateSpelling("fromDate", "%m-%d-%Y", inclusive=False)),
@@ -348,6 +387,16 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("getSingleImage", "stream_single_image", "One DICOM file",
                  (SERIES_R, _p("sop_instance_uid", "SOPInstanceUID", "A SOPInstanceUID", required=True)),
                  "DICOM", (), kind="download"),
+        Endpoint("getSeriesMetadata", "get_series_metadata",
+                 "Metadata of many series: patient, study and series fields, one row per SeriesInstanceUID found",
+                 (_p("series_instance_uids", "list", "SeriesInstanceUIDs (any number; sent in chunks)",
+                     required=True),),
+                 "SeriesMetadata", SERIES_METADATA_ATTRS, apis=("nbia",), http_method="POST", nbia_v1=False,
+                 own_signature=True),
+        Endpoint("getSimpleSearch", "get_simple_search",
+                 "Patients matching search criteria, one row per series (NBIA's own study and series keys)",
+                 SIMPLE_SEARCH_PARAMS, "SimpleSearch", simple_search.COLUMNS, apis=("nbia",), http_method="POST",
+                 nbia_v1=False, nbia_formats=False, own_signature=True),
     )
 }  # fmt: skip
 
@@ -377,6 +426,11 @@ def check_query(name: str, params: Mapping[str, object]) -> tuple[Endpoint, dict
     endpoint = get_endpoint(name)
     if endpoint.kind != "query":
         raise TciaBadRequestError(f"{endpoint.name} is a download, not a query endpoint; use {endpoint.method}()")
+    if endpoint.own_signature:
+        raise TciaBadRequestError(
+            f"{endpoint.name} takes more than one string per parameter; call the hook's {endpoint.method}() (or use "
+            "its operator); nothing was sent"
+        )
     for key in params:
         if not isinstance(key, str):
             raise TciaBadRequestError(f"{endpoint.name}: parameter names must be strings, not {key!r}")

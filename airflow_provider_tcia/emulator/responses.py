@@ -22,6 +22,7 @@ from airflow_provider_tcia.api.routes import resolve_path
 from airflow_provider_tcia.emulator import aggregates, views
 from airflow_provider_tcia.emulator.dataset import Dataset, Series, Since
 from airflow_provider_tcia.emulator.messages import Request, Response, as_json, text
+from airflow_provider_tcia.emulator.search import SearchError, simple_search
 from airflow_provider_tcia.emulator.tags import tag_rows
 from airflow_provider_tcia.emulator.zipstream import ZipEntry, zip_size
 
@@ -46,13 +47,14 @@ MODEL_FILTERS = {
 #: NBIA-only endpoints served next to the table's (path name -> (table endpoint, what it does)).
 NBIA_EXTRAS = {
     "getImageWithMD5Hash": ("getImage", "md5_download"),
-    "getSeriesMetadata": ("getSeries", "series_metadata"),
     "getSeriesMetaData": ("getSeries", "series_metadata_v1"),
 }
 #: NBIA endpoints whose "nothing" is ``[]`` (Jackson writing an empty list), not an empty body.
 EMPTY_AS_ARRAY = frozenset({"getCollectionDescriptions", "getCollectionOrSeriesForDOI"})
 #: NBIA endpoints that never check their required parameters (a missing one just matches nothing).
 UNCHECKED = frozenset({"getCollectionOrSeriesForDOI"})
+#: Table endpoints answered by their own responder (their forms are not one field per parameter), by name.
+OWN_ACTIONS = {"getSeriesMetadata": "series_metadata", "getSimpleSearch": "simple_search"}
 #: Query parameters NBIA accepts beyond the table's (NBIA's getPatient filters by ``PatientId``).
 NBIA_EXTRA_PARAMS = {"getPatient": ("PatientId",)}
 
@@ -89,6 +91,7 @@ def route(path: str) -> Target | None:
     if found is not None:
         endpoint = found.endpoint
         action = "metadata" if found.metadata else ("download" if endpoint.kind == "download" else "query")
+        action = OWN_ACTIONS.get(endpoint.name, action)
         name = path.rstrip("/").rsplit("/", 2 if found.metadata else 1)[-2 if found.metadata else -1]
         return Target(found.generation, endpoint, action, name, frozenset({endpoint.name, name}))
     parts = path.rstrip("/").split("/")
@@ -128,7 +131,7 @@ class Responder:
     # --- dispatch ---------------------------------------------------------------------------------------
     def respond(self, request: Request, target: Target) -> Response:
         posted = target.action == "query" and target.endpoint.http_method == "POST"
-        wanted = "POST" if target.action == "series_metadata" or posted else "GET"
+        wanted = "POST" if target.action in OWN_ACTIONS.values() or posted else "GET"
         if request.method not in (wanted, "HEAD" if wanted == "GET" else wanted):
             response = text(405, f"Method {request.method} is not allowed here; use {wanted}")
             response.headers.append(("Allow", wanted))
@@ -138,6 +141,8 @@ class Responder:
                 return as_json(200, target.endpoint.metadata())
             if target.action == "series_metadata":
                 return self._series_metadata(request, target)
+            if target.action == "simple_search":
+                return self._simple_search(request)
             params = self._params(request, target)
             if target.action in ("download", "md5_download"):
                 if target.endpoint.name == "getSingleImage":
@@ -306,8 +311,12 @@ class Responder:
         return Response(200, headers, (piece.encode("utf-8") for piece in pieces))
 
     def _series_metadata(self, request: Request, target: Target) -> Response:
-        listed = request.first("list", "form") or request.first("list") or ""
-        uids = [u.strip() for u in listed.split(",") if u.strip()]
+        for key, _ in (*request.query, *request.form):  # (v4's parameter validation)
+            if key not in ("list", "format"):
+                return text(400, f"Invalid form parameter: '{key}'. Allowed parameters are: [list, format]")
+        # (every ``list`` field, each comma-separated: one field of all the UIDs is what clients send)
+        listed = [v for k, v in (*request.form, *request.query) if k == "list"]
+        uids = [u.strip() for value in listed for u in value.split(",") if u.strip()]
         if not uids:
             return text(400, "A form parameter, list, containing at least one SeriesInstanceUID is required.")
         fmt = (request.first("format", "form") or request.first("format") or "csv").lower()
@@ -316,6 +325,13 @@ class Responder:
         found = (self.data.series(u) for u in uids)
         rows = (views.series_metadata_row(s, self.data) for s in found if s is not None)
         return self._render(rows, views.SERIES_METADATA_COLUMNS, fmt, target)
+
+    def _simple_search(self, request: Request) -> Response:
+        try:
+            answer = simple_search(self.data, (*request.query, *request.form))
+        except SearchError as error:
+            return text(error.status, error.message)
+        return as_json(200, answer)
 
     def _series_metadata_v1(self, request: Request, target: Target, params: dict[str, object]) -> Response:
         series = self.data.series(str(params["series_instance_uid"]))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Literal
 
-from airflow_provider_tcia.api.endpoints import ENDPOINTS
+from airflow_provider_tcia.api.endpoints import ENDPOINTS, SERIES_METADATA_ATTRS
 from airflow_provider_tcia.api.generations import ApiGeneration
 from airflow_provider_tcia.emulator.dataset import Dataset, Patient, Series, StudySummary
 
@@ -213,15 +213,7 @@ def size_row(style: Style, total: int | None, count: int | None) -> Row:
 
 # --- NBIA's series metadata -------------------------------------------------------------------------------
 
-SERIES_METADATA_COLUMNS = (
-    "PatientID", "PatientName", "PatientSex", "EthnicGroup", "Phantom", "SpeciesCode", "SpeciesDescription",
-    "StudyInstanceUID", "StudyDate", "StudyDesc", "AdmittingDiagnosisDescription", "StudyID", "PatientAge",
-    "LongitudinalTemporalEventType", "LongitudinalTemporalOffsetFromEvent", "SeriesInstanceUID", "Collection",
-    "Site", "Modality", "ProtocolName", "SeriesDate", "SeriesDescription", "BodyPartExamined", "SeriesNumber",
-    "AnnotationsFlag", "Manufacturer", "ManufacturerModelName", "PixelSpacing(mm)-Row", "SliceThickness(mm)",
-    "SoftwareVersions", "ImageCount", "MaxSubmissionTimestamp", "LicenseName", "LicenseURI", "DataDescriptionURI",
-    "FileSize", "ReleasedStatus", "DateReleased", "ThirdPartyAnalysis", "Authorized",
-)  # fmt: skip
+SERIES_METADATA_COLUMNS = SERIES_METADATA_ATTRS  # (v4's CSV header, from the endpoint table)
 
 
 def series_metadata_row(s: Series, data: Dataset) -> Row:

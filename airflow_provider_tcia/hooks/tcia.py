@@ -40,6 +40,7 @@ from airflow_provider_tcia.hooks.calls import (
     prepare,
 )
 from airflow_provider_tcia.hooks.config import TciaConfig, extra_secrets, parse_extras
+from airflow_provider_tcia.hooks.paged import TciaPagedMethods
 from airflow_provider_tcia.hooks.queries import TciaQueryMethods
 
 _PEEK = 512
@@ -47,7 +48,7 @@ _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 _TRANSIENT_ASYNC = (httpx.TransportError,)
 
 
-class TciaHook(TciaQueryMethods, BaseHook):
+class TciaHook(TciaQueryMethods, TciaPagedMethods, BaseHook):
     """Talks to The Cancer Imaging Archive through a ``tcia`` connection.
 
     The connection's password is the API key (the legacy API; NBIA needs none). Its extras choose the server:
@@ -60,7 +61,9 @@ class TciaHook(TciaQueryMethods, BaseHook):
 
     Every endpoint has a method named after it in snake_case (:meth:`get_series`, :meth:`get_patient_study`,
     …) whose parameters are named after the API's (``collection``, ``patient_id``, ``series_instance_uid``,
-    ``date`` …); :meth:`query` calls any endpoint by name. The same call works on both APIs: names,
+    ``date`` …); :meth:`query` calls any endpoint by name. NBIA's many-request queries have their own:
+    :meth:`get_series_metadata` (any number of UIDs, in chunks) and :meth:`get_simple_search` (criteria, every
+    page). The same call works on both APIs: names,
     parameters and date formats are translated and rows normalised to the seed's field names.
 
     :param tcia_conn_id: the ``tcia`` connection to use.

@@ -23,14 +23,19 @@ json, jsonl, csv, xml or html, streamed and published only once complete; XCom t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import inspect
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from airflow_provider_tcia.api import simple_search
 from airflow_provider_tcia.api.endpoints import Endpoint, check_query, get_endpoint
+from airflow_provider_tcia.api.generations import INTEGER_FIELDS
 from airflow_provider_tcia.api.retry import retry_call
+from airflow_provider_tcia.api.uids import shown
 from airflow_provider_tcia.collection_check import check_collection, collection_param
 from airflow_provider_tcia.compat import BaseOperator, ObjectStoragePath
 from airflow_provider_tcia.exceptions import (
@@ -39,6 +44,7 @@ from airflow_provider_tcia.exceptions import (
     TciaResultTooLargeError,
 )
 from airflow_provider_tcia.hooks.config import check_conn_id
+from airflow_provider_tcia.hooks.paged import SERIES_METADATA_CHUNK
 from airflow_provider_tcia.hooks.tcia import TciaHook
 from airflow_provider_tcia.operators.output import (
     ROW_FORMATS,
@@ -112,6 +118,8 @@ class TciaQueryOperator(BaseOperator):
         if ep.kind != "query":
             raise TypeError(f"{cls.__name__}: {ep.name} is a download, not a query endpoint")
         cls.endpoint = ep.name
+        if ep.own_signature:
+            return  # (its parameters, templated fields and __init__ are its own: getSeriesMetadata, getSimpleSearch)
         cls.endpoint_params = tuple(p.name for p in ep.params)
         cls.template_fields = (*cls.endpoint_params, "tcia_conn_id", "output_path", "output_format")
         cls.template_fields_renderers = {}
@@ -229,15 +237,15 @@ class TciaQueryOperator(BaseOperator):
             return
         check = check_collection(hook, collection)
         if check.outcome in ("unknown", "case"):
-            self.log.warning("%s returned no rows: %s", _describe(ep, params), check.message)
+            self.log.warning("%s returned no rows: %s", self._describe(ep, params), check.message)
         elif check.outcome == "unanswered":
-            self.log.info("%s returned no rows; %s", _describe(ep, params), check.message)
+            self.log.info("%s returned no rows; %s", self._describe(ep, params), check.message)
 
     def _to_xcom(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any]) -> tuple[list[dict[str, Any]] | None, int]:
         """The task's return value (the rows, or ``None`` with ``do_xcom_push=False``) and the row count."""
         if not self.do_xcom_push:
             count = self._restarting(
-                hook, "reading the answer", lambda: sum(1 for _ in hook.iter_rows(ep.name, **params))
+                hook, "reading the answer", lambda: sum(1 for _ in self._iter_rows(hook, ep, params))
             )
             self.log.info("%s: %d rows (do_xcom_push=False: not pushed)", ep.name, count)
             return None, count
@@ -245,11 +253,11 @@ class TciaQueryOperator(BaseOperator):
         def collect() -> list[dict[str, Any]]:
             rows: list[dict[str, Any]] = []
             size = 2  # "[]"
-            for row in hook.iter_rows(ep.name, **params):
+            for row in self._iter_rows(hook, ep, params):
                 size += json_bytes(row) + 2  # ", "
                 if size > self.max_xcom_bytes:
                     raise TciaResultTooLargeError(
-                        f"{_describe(ep, params)} returned more than {self.max_xcom_bytes} bytes of JSON (after "
+                        f"{self._describe(ep, params)} returned more than {self.max_xcom_bytes} bytes of JSON (after "
                         f"{len(rows) + 1} rows), too much for XCom (max_xcom_bytes={self.max_xcom_bytes}); set "
                         "output_path to write the result to object storage (e.g. "
                         "output_path='s3://aws_conn@bucket/tcia/result.jsonl') and pass the path on instead"
@@ -264,24 +272,40 @@ class TciaQueryOperator(BaseOperator):
     def _to_storage(
         self, hook: TciaHook, ep: Endpoint, params: dict[str, Any], path: ObjectStoragePath, fmt: str
     ) -> dict[str, Any]:
-        what = _describe(ep, params)
+        what = self._describe(ep, params)
 
         def write_once() -> tuple[int, int]:
             # Send the request and read its first piece before creating anything at the destination, so a
             # refused or failed request leaves no trace there.
             if fmt in ROW_FORMATS:
-                rows = _primed(hook.iter_rows(ep.name, **params))
+                rows = _primed(self._iter_rows(hook, ep, params))
                 with atomic_writer(path) as fh:
                     if fmt == "parquet":
-                        return write_parquet(fh, rows, ep.attributes, log=self.log)
+                        return write_parquet(fh, rows, ep.attributes, log=self.log, integers=self.integer_columns)
                     return write_rows(fh, rows, fmt)
-            chunks = _primed(hook.iter_text(ep.name, format=fmt, **params))
+            chunks = _primed(self._iter_text(hook, ep, params, fmt))
             with atomic_writer(path) as fh:
                 return write_text(fh, chunks, fmt, what=what)
 
         rows, size = self._restarting(hook, f"writing {path}", write_once)
         self.log.info("%s: wrote %d rows (%d bytes of %s) to %s", ep.name, rows, size, fmt, path)
         return {"path": str(path), "format": fmt, "rows": rows, "bytes": size}
+
+    # --- what a subclass with its own parameters replaces ---------------------------------------------------
+    #: Columns Parquet writes as 64-bit integers.
+    integer_columns: ClassVar[tuple[str, ...]] = INTEGER_FIELDS
+
+    def _iter_rows(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The rows of the query, as they stream in."""
+        return hook.iter_rows(ep.name, **params)
+
+    def _iter_text(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any], fmt: str) -> Iterator[bytes]:
+        """The query's body in ``fmt`` (csv, xml or html), in chunks."""
+        return hook.iter_text(ep.name, format=fmt, **params)
+
+    def _describe(self, ep: Endpoint, params: Mapping[str, Any]) -> str:
+        """The query, for messages."""
+        return _describe(ep, params)
 
     def _restarting(self, hook: TciaHook, what: str, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt``; start it over (bounded, with the connection's backoff) if the body broke off."""
@@ -873,6 +897,179 @@ class TciaGetCollectionOrSeriesForDOIOperator(TciaQueryOperator):
         self.collection_or_series = collection_or_series
 
 
+#: SimpleSearch's fields, as TciaGetSimpleSearchOperator takes them.
+SIMPLE_SEARCH_FIELDS = tuple(f.name for f in dataclasses.fields(simple_search.SimpleSearch))
+
+
+class TciaGetSeriesMetadataOperator(TciaQueryOperator):
+    """Metadata of many series (``getSeriesMetadata``, NBIA v4 only): one row per SeriesInstanceUID NBIA has,
+    with the columns of v4's CSV header (``PatientID`` … ``SeriesInstanceUID`` … ``Authorized``); unknown UIDs
+    are simply absent. The UIDs are sent in chunks of ``chunk_size`` and the rows stream, so memory does not grow
+    with the number of rows. A legacy connection is refused before anything is sent.
+
+    Output and validation: see :class:`TciaQueryOperator` (csv, xml and html are rendered from the rows).
+
+    :param series_instance_uids: the series — a list of SeriesInstanceUIDs, a list of rows with a
+        ``SeriesInstanceUID`` (what :class:`TciaGetSeriesOperator` pushes), or one string of UIDs separated by
+        commas or whitespace; each is checked as a DICOM UID before anything is sent. Templated (an upstream
+        task's XCom works: ``series_instance_uids=get_series.output``).
+    :param chunk_size: UIDs per request (default :data:`~airflow_provider_tcia.hooks.paged.SERIES_METADATA_CHUNK`).
+    """
+
+    endpoint = "getSeriesMetadata"
+    endpoint_params = ()
+    template_fields: Sequence[str] = ("series_instance_uids", "tcia_conn_id", "output_path", "output_format")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"series_instance_uids": "json"}
+
+    def __init__(
+        self,
+        *,
+        series_instance_uids: str | Sequence[str | Mapping[str, Any]] | None = None,
+        chunk_size: int = SERIES_METADATA_CHUNK,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.series_instance_uids = series_instance_uids
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a whole number of UIDs, at least 1, not {chunk_size!r}")
+        self.chunk_size = chunk_size
+
+    def _checked_query(self) -> tuple[Endpoint, dict[str, Any]]:
+        return get_endpoint("getSeriesMetadata"), {"series_instance_uids": _uids_of(self.series_instance_uids)}
+
+    def _iter_rows(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        return hook.iter_series_metadata(params["series_instance_uids"], chunk_size=self.chunk_size)
+
+    def _iter_text(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any], fmt: str) -> Iterator[bytes]:
+        uids = params["series_instance_uids"]
+        return hook.iter_series_metadata_text(uids, format=fmt, chunk_size=self.chunk_size)
+
+    def _describe(self, ep: Endpoint, params: Mapping[str, Any]) -> str:
+        return f"getSeriesMetadata({len(params['series_instance_uids'])} SeriesInstanceUIDs)"
+
+
+class TciaGetSimpleSearchOperator(TciaQueryOperator):
+    """Patients matching search criteria (``getSimpleSearch``, NBIA v4 only), every page, one row per series:
+    ``Collection``, ``PatientID``, ``StudyIdentifier`` and ``SeriesIdentifier`` (NBIA's own database keys — the
+    answer has no DICOM UIDs), ``Modality``, ``TotalNumberOfStudies``, ``TotalNumberOfSeries``. A legacy
+    connection is refused before anything is sent.
+
+    The criteria are :class:`~airflow_provider_tcia.api.simple_search.SimpleSearch`'s, as keyword arguments, all
+    templated, and checked when the task runs, before anything is sent: a list-like criterion takes a string or
+    a list of strings (any of them), different criteria must all hold, at least one is needed.
+
+    Output and validation: see :class:`TciaQueryOperator` (csv, xml and html are rendered from the rows).
+
+    :param collections: Collection names. Templated.
+    :param species: Species codes, e.g. 337915000. Templated.
+    :param modalities: DICOM modalities. Templated.
+    :param all_modalities: Every one of the modalities, not any. Templated.
+    :param body_parts: Body parts examined. Templated.
+    :param manufacturers: Equipment manufacturers. Templated.
+    :param models: Equipment models. Templated.
+    :param software_versions: Software versions. Templated.
+    :param patient_sexes: Patient sex codes (M, F, O). Templated.
+    :param date_range: (from, to) study dates, both included: dates or ISO-8601 strings, e.g.
+        ``("{{ macros.ds_add(ds, -30) }}", "{{ ds }}")``. Templated.
+    :param patient_ids: Patient IDs. Templated.
+    :param study_instance_uids: StudyInstanceUIDs. Templated.
+    :param series_instance_uids: SeriesInstanceUIDs. Templated.
+    :param min_studies: At least this many studies. Templated.
+    :param third_party_analysis: Third-party analyses only (True) or none (False). Templated.
+    :param exclude_commercial: Leave out non-commercial licences. Templated.
+    :param sort_field: how NBIA orders the patients (``subject``, ``collection`` …). Templated.
+    :param sort_direction: ``ascending`` or ``descending``. Templated.
+    :param page_size: patients per request (default :data:`~airflow_provider_tcia.api.simple_search.PAGE_SIZE`).
+    """
+
+    endpoint = "getSimpleSearch"
+    endpoint_params = ()
+    template_fields: Sequence[str] = (*SIMPLE_SEARCH_FIELDS, "tcia_conn_id", "output_path", "output_format")
+    template_fields_renderers: ClassVar[dict[str, str]] = {}
+    integer_columns = simple_search.INTEGER_COLUMNS
+
+    def __init__(
+        self,
+        *,
+        collections: str | Sequence[str] | None = None,
+        species: str | Sequence[str] | None = None,
+        modalities: str | Sequence[str] | None = None,
+        all_modalities: bool | str = False,
+        body_parts: str | Sequence[str] | None = None,
+        manufacturers: str | Sequence[str] | None = None,
+        models: str | Sequence[str] | None = None,
+        software_versions: str | Sequence[str] | None = None,
+        patient_sexes: str | Sequence[str] | None = None,
+        date_range: Sequence[str | dt.date] | None = None,
+        patient_ids: str | Sequence[str] | None = None,
+        study_instance_uids: str | Sequence[str] | None = None,
+        series_instance_uids: str | Sequence[str] | None = None,
+        min_studies: int | str | None = None,
+        third_party_analysis: bool | str | None = None,
+        exclude_commercial: bool | str = False,
+        sort_field: str = "subject",
+        sort_direction: str = "ascending",
+        page_size: int = simple_search.PAGE_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collections = collections
+        self.species = species
+        self.modalities = modalities
+        self.all_modalities = all_modalities
+        self.body_parts = body_parts
+        self.manufacturers = manufacturers
+        self.models = models
+        self.software_versions = software_versions
+        self.patient_sexes = patient_sexes
+        self.date_range = date_range
+        self.patient_ids = patient_ids
+        self.study_instance_uids = study_instance_uids
+        self.series_instance_uids = series_instance_uids
+        self.min_studies = min_studies
+        self.third_party_analysis = third_party_analysis
+        self.exclude_commercial = exclude_commercial
+        self.sort_field = sort_field
+        self.sort_direction = sort_direction
+        self.page_size = simple_search.check_page_size(page_size)
+
+    def criteria(self) -> simple_search.SimpleSearch:
+        """The criteria as given (rendered), checked."""
+        return simple_search.SimpleSearch.from_mapping({name: getattr(self, name) for name in SIMPLE_SEARCH_FIELDS})
+
+    def _checked_query(self) -> tuple[Endpoint, dict[str, Any]]:
+        return get_endpoint("getSimpleSearch"), {"criteria": self.criteria()}
+
+    def _iter_rows(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        return hook.iter_simple_search(params["criteria"], page_size=self.page_size)
+
+    def _iter_text(self, hook: TciaHook, ep: Endpoint, params: dict[str, Any], fmt: str) -> Iterator[bytes]:
+        return hook.iter_simple_search_text(params["criteria"], format=fmt, page_size=self.page_size)
+
+    def _describe(self, ep: Endpoint, params: Mapping[str, Any]) -> str:
+        return str(params["criteria"].describe())
+
+
+def _uids_of(given: object) -> list[str]:
+    """SeriesInstanceUIDs from what a DAG passes: UIDs, rows with a SeriesInstanceUID, or one string of them."""
+    if given is None:
+        raise TciaBadRequestError("getSeriesMetadata needs series_instance_uids; nothing was sent")
+    if isinstance(given, str):
+        return [u for u in re.split(r"[\s,]+", given) if u]
+    if isinstance(given, Mapping) or not isinstance(given, Iterable):
+        raise TciaBadRequestError(
+            f"series_instance_uids must be a list of SeriesInstanceUIDs (or of rows with one), not {shown(given)}"
+        )
+    out = []
+    for item in given:
+        if isinstance(item, Mapping):
+            if "SeriesInstanceUID" not in item:
+                raise TciaBadRequestError(f"series_instance_uids: a row without a SeriesInstanceUID: {shown(item)}")
+            item = item["SeriesInstanceUID"]
+        out.append(item)
+    return out
+
+
 #: Every endpoint's operator, by the endpoint's seed name.
 QUERY_OPERATORS: dict[str, type[TciaQueryOperator]] = {
     op.endpoint: op
@@ -901,5 +1098,7 @@ QUERY_OPERATORS: dict[str, type[TciaQueryOperator]] = {
         TciaGetMD5HierarchyOperator,
         TciaGetMD5HashForImageOperator,
         TciaGetCollectionOrSeriesForDOIOperator,
+        TciaGetSeriesMetadataOperator,
+        TciaGetSimpleSearchOperator,
     )
 }
