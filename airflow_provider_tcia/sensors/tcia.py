@@ -1,6 +1,6 @@
-"""Sensors that wait for TCIA: for new studies, new patients, or any query to return rows.
+"""Sensors that wait for TCIA: for new studies, new patients, new or revised series, or any query to return rows.
 
-All three are thin declarations over :class:`TciaBaseSensor`, which polls in any of Airflow's modes:
+All four are thin declarations over :class:`TciaBaseSensor`, which polls in any of Airflow's modes:
 ``poke`` (holds a worker slot), ``reschedule`` (frees it between pokes) and deferrable (waits in the
 triggerer on :class:`~airflow_provider_tcia.triggers.tcia.TciaQueryTrigger`). What was found — the rows,
 capped at ``max_rows_in_xcom`` — is the task's return value (XCom).
@@ -28,9 +28,14 @@ from airflow_provider_tcia.compat import (
 )
 from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaError, TciaUnknownCollectionError
 from airflow_provider_tcia.hooks.config import check_conn_id
-from airflow_provider_tcia.polling import ERROR_TYPES, jsonable, poll_once
+from airflow_provider_tcia.polling import ERROR_TYPES, jsonable, judge, poll_once
 from airflow_provider_tcia.task_errors import failure
-from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
+from airflow_provider_tcia.triggers.tcia import (
+    UPDATED_SERIES_ENDPOINT,
+    TciaQueryTrigger,
+    collections_filter,
+    in_collections,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -104,6 +109,10 @@ class TciaBaseSensor(BaseSensorOperator):
         """The endpoint to poll and its parameters by Python name (rendered templates)."""
         raise NotImplementedError
 
+    def collections_kept(self) -> list[str] | None:
+        """Only rows of these collections count (for an endpoint that cannot filter by collection); None: all."""
+        return None
+
     # --- polling -------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
         self._prepare(context)
@@ -137,6 +146,7 @@ class TciaBaseSensor(BaseSensorOperator):
                 max_rows=self.max_rows_in_xcom,
                 timeout_at=(started + timedelta(seconds=self.timeout)).isoformat(),
                 check_collection=self._unchecked_collection,
+                collections=self.collections_kept(),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
@@ -146,6 +156,9 @@ class TciaBaseSensor(BaseSensorOperator):
         endpoint, params = self._checked_request(context)
         with self._poke_hook() as hook:
             poll = poll_once(hook, endpoint, params, min_rows=self.min_rows)
+            kept = self.collections_kept()
+            if kept is not None and poll.outcome in ("found", "waiting"):
+                poll = judge(in_collections(poll.rows, kept), self.min_rows)
             if poll.outcome == "found":
                 return PokeReturnValue(True, self._xcom_rows(poll.rows, len(poll.rows)))
             if poll.outcome == "fatal":
@@ -355,3 +368,38 @@ class TciaNewPatientsSensor(_SinceSensor):
     """
 
     endpoint_name = "NewPatientsInCollection"
+
+
+class TciaUpdatedSeriesSensor(TciaBaseSensor):
+    """Wait for series released on or after ``since`` — new series, and revisions of existing ones, which TCIA
+    republishes under the same SeriesInstanceUID with a new DateReleased (``getUpdatedSeries``) — in every
+    collection or only in ``collections``; returns their getSeries rows (ready for
+    ``TciaDownloadSeriesOperator``, which downloads a revision again and skips what it already has).
+
+    getUpdatedSeries has no collection parameter: it lists every public collection, and the sensor keeps the
+    rows of ``collections`` itself (names compared regardless of case, as NBIA does), before counting them
+    against ``min_rows``. It is NBIA's: use an ``api=nbia`` connection (a legacy one fails the task at once).
+
+    :param collections: a collection name or a list of them; None (the default): every collection. Templated.
+    :param since: as for :class:`TciaNewStudiesSensor` (default ``{{ data_interval_start }}``): series released
+        on or after that day count. Sent as NBIA's ``fromDate`` (``MM-DD-YYYY``, released strictly after it),
+        i.e. the day before ``since``.
+    """
+
+    template_fields: Sequence[str] = ("collections", "since", "tcia_conn_id")
+
+    def __init__(
+        self, *, collections: str | list[str] | None = None, since: Any = DEFAULT_SINCE, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collections = collections
+        self.since = since
+        self._automatic_since = isinstance(since, str) and since == DEFAULT_SINCE
+
+    def collections_kept(self) -> list[str] | None:
+        return collections_filter(self.collections)
+
+    def query(self, context: Context) -> tuple[str, dict[str, Any]]:
+        self.collections_kept()  # (checked before anything is sent)
+        since = resolve_since(self.since, context, automatic=getattr(self, "_automatic_since", False))
+        return UPDATED_SERIES_ENDPOINT, {"date": since - timedelta(days=1)}
