@@ -230,6 +230,10 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
     :param check_dicom: check each DICOM file's structure as it streams (every element's length fits, pixel
         data as long as Rows x Columns x … say; see ``docs/downloads.md``). ``None`` (the default): where no
         ``md5hashes.csv`` vouches for the files — the legacy API, or ``md5=False``.
+    :param check_revisions: download a series again when the server has revised it since the copy at the
+        destination was made (a newer DateReleased or submission timestamp, or another ImageCount; getSeries
+        rows carry them, and for a bare UID already present NBIA's getSeries is asked once — see
+        ``docs/downloads.md``). ``False``: a series already present and verified is always skipped.
     :param progress_interval: seconds between progress lines in the log (bytes, MB/s, files, ETA).
     :param summary_path: write the summaries there (a JSON array, atomically, once every series is done) and
         push only its path and the counts. A mapped task needs a path of its own (``{{ ti.map_index }}``).
@@ -256,6 +260,7 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
         md5: bool = True,
         check_count: bool = True,
         check_dicom: bool | None = None,
+        check_revisions: bool = True,
         progress_interval: float = 30.0,
         summary_path: str | ObjectStoragePath | None = None,
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
@@ -279,6 +284,7 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
         self.md5 = md5
         self.check_count = check_count
         self.check_dicom = check_dicom
+        self.check_revisions = check_revisions
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]] | None:
         # Bad input, a refused key, series the server does not know or a result too large for XCom fail the same
@@ -298,6 +304,7 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
                     plan,
                     md5=bool(self.md5),
                     check_count=bool(self.check_count),
+                    check_revisions=bool(self.check_revisions),
                     check_dicom=None if self.check_dicom is None else bool(self.check_dicom),
                     progress_interval=float(self.progress_interval),
                     log=self.log,

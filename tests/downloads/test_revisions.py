@@ -53,9 +53,9 @@ def last_id(emulator) -> int:
     return log[-1]["id"] if log else 0
 
 
-def download(run_operator, tmp_path: Path, series, layout: str) -> list[dict]:
+def download(run_operator, tmp_path: Path, series, layout: str, **kwargs) -> list[dict]:
     op = TciaDownloadSeriesOperator(
-        task_id="download", destination=f"file://{tmp_path}/out", series_instance_uids=series, layout=layout
+        task_id="download", destination=f"file://{tmp_path}/out", series_instance_uids=series, layout=layout, **kwargs
     )
     return run_operator(op)
 
@@ -153,6 +153,16 @@ def test_rows_older_than_the_copy_do_not_bring_it_back(tcia_emulator, use_emulat
     since = last_id(tcia_emulator)
     [again] = download(run_operator, tmp_path, stale, "zip")
     assert again["skipped"] and downloaded(tcia_emulator, since) == []
+
+
+def test_check_revisions_false_always_skips_a_present_series(tcia_emulator, use_emulator, run_operator, tmp_path):
+    use_emulator(tcia_emulator, "nbia")
+    (uid,) = publish(tcia_emulator, series=1)
+    download(run_operator, tmp_path, [uid], "zip")
+    tcia_emulator.revise(uid, image_count=3)
+    since = last_id(tcia_emulator)
+    [again] = download(run_operator, tmp_path, [uid], "zip", check_revisions=False)
+    assert again["skipped"] and [r["endpoint"] for r in tcia_emulator.requests(since)] == []  # nothing asked
 
 
 def test_revision_change():
