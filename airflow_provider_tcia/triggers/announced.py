@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,16 +78,28 @@ class Progress:
         Call it only after a poll whose rows were all announced (or already seen). Returns whether
         anything changed.
         """
-        changed = False
-        target = today - dt.timedelta(days=AFTER_LAG_DAYS)
-        if target > self.after:
-            self.after = target
-            changed = True
-        horizon = (self.after - dt.timedelta(days=FORGET_MARGIN_DAYS)).isoformat()
-        stale = [key for key, first_seen in self.seen.items() if first_seen < horizon]
-        for key in stale:
-            del self.seen[key]
-        return changed or bool(stale)
+        self.after, changed = _advanced(self.after, today, self.seen, str)
+        return changed
+
+
+def _advanced(
+    after: dt.date, today: dt.date, remembered: dict[str, Any], day_of: Callable[[Any], str]
+) -> tuple[dt.date, bool]:
+    """``after`` moved up to ``today - AFTER_LAG_DAYS``, with the entries of ``remembered`` whose day (``day_of``,
+    ISO) is more than ``FORGET_MARGIN_DAYS`` before it forgotten (in place); and whether anything changed."""
+    target = today - dt.timedelta(days=AFTER_LAG_DAYS)
+    moved = target > after
+    after = max(after, target)
+    horizon = (after - dt.timedelta(days=FORGET_MARGIN_DAYS)).isoformat()
+    stale = [key for key, value in remembered.items() if day_of(value) < horizon]
+    for key in stale:
+        del remembered[key]
+    return after, moved or bool(stale)
+
+
+def _announced_day(recorded: dict[str, Any]) -> str:
+    """The day a remembered series counts from: its announced revision's release (else when it was announced)."""
+    return str(recorded.get("date_released") or recorded.get("seen") or "")[:10]
 
 
 def _saved_after(document: Any, floor: dt.date | None) -> dt.date:
@@ -155,17 +168,5 @@ class SeriesProgress:
     def advance(self, today: dt.date) -> bool:
         """Move ``after`` up to ``today - AFTER_LAG_DAYS`` and forget what getUpdatedSeries can no longer
         return. Call it only after a poll whose rows were all announced. Returns whether anything changed."""
-        changed = False
-        target = today - dt.timedelta(days=AFTER_LAG_DAYS)
-        if target > self.after:
-            self.after = target
-            changed = True
-        horizon = (self.after - dt.timedelta(days=FORGET_MARGIN_DAYS)).isoformat()
-        stale = [
-            key
-            for key, recorded in self.series.items()
-            if str(recorded.get("date_released") or recorded.get("seen") or "")[:10] < horizon
-        ]
-        for key in stale:
-            del self.series[key]
-        return changed or bool(stale)
+        self.after, changed = _advanced(self.after, today, self.series, _announced_day)
+        return changed

@@ -8,18 +8,9 @@ import asyncio
 import pytest
 
 from tests.dags import load_example, run_example, xcoms
+from tests.downloads.test_revisions import downloaded
 
 pytestmark = [pytest.mark.integration, pytest.mark.example_dag("tcia_updated_series"), pytest.mark.asset_watchers]
-
-
-def downloaded(emulator, since: int) -> list[str]:
-    return [
-        value
-        for r in emulator.requests(since)
-        if r["endpoint"] in ("getImage", "getImageWithMD5Hash")
-        for key, value in r["query"]
-        if key == "SeriesInstanceUID"
-    ]
 
 
 def test_the_watcher_announces_and_the_dag_downloads_new_and_revised_series(
