@@ -23,7 +23,7 @@ from airflow_provider_tcia.api.formats import iter_rendered
 from airflow_provider_tcia.api.jsonstream import iter_json_array
 from airflow_provider_tcia.api.simple_search import PAGE_SIZE, SimpleSearch, check_page_size, flatten, total_patients
 from airflow_provider_tcia.api.uids import check_uid, shown
-from airflow_provider_tcia.exceptions import TciaBadRequestError
+from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaIncompleteResponseError, excerpt
 from airflow_provider_tcia.hooks.calls import Call, corrupt, prepare
 
 if TYPE_CHECKING:
@@ -220,6 +220,14 @@ def _read_object(hook: TciaHook, call: Call) -> dict[str, Any]:
         return {"resultSet": [], "totalPatients": 0}
     try:
         answer = json.loads(body)
+    except json.JSONDecodeError as err:
+        if err.msg.startswith("Unterminated") or err.pos >= len(err.doc.rstrip()):
+            # (a body that ends inside the object: cut off, worth asking this page again)
+            raise TciaIncompleteResponseError(
+                f"the answer to {_short(call)} was cut short ({err.msg}); it began: {excerpt(body)}"
+            ) from None
+        raise corrupt(call, f"the answer is not getSimpleSearch's ({err}): {body[:200]!r}") from None
+    try:
         if not isinstance(answer, dict):
             raise ValueError(f"a JSON {type(answer).__name__}, not an object")
         total_patients(answer)

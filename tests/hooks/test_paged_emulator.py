@@ -225,3 +225,47 @@ def test_a_legacy_connection_refuses_both_before_anything_is_sent(emulator, use_
     with pytest.raises(TciaBadRequestError, match=r"call the hook's get_simple_search\(\)"):
         legacy.query("getSimpleSearch", collections="TCGA-GBM")
     assert emulator.requests() == []
+
+
+# --- streaming and retries -----------------------------------------------------------------------------------
+def test_series_metadata_reads_its_input_a_chunk_at_a_time(nbia, emulator):
+    taken: list[str] = []
+
+    def uids():
+        for uid in [GBM_SERIES, BRCA_SERIES, LIDC_DX, GBM_SERIES, BRCA_SERIES]:
+            taken.append(uid)
+            yield uid
+
+    rows = nbia.iter_series_metadata(uids(), chunk_size=2)
+    assert taken == [GBM_SERIES] and emulator.requests() == []  # (the first UID, to refuse an empty input)
+    assert next(rows)["SeriesInstanceUID"] == GBM_SERIES
+    assert len(taken) == 2 and len(_posts(emulator, "getSeriesMetadata")) == 1  # one chunk read, one asked
+    assert len(list(rows)) == 4 and len(taken) == 5
+
+
+def test_simple_search_asks_a_page_only_when_its_rows_are_wanted(nbia, emulator):
+    rows = nbia.iter_simple_search(SimpleSearch(collections=["TCGA-GBM", "TCGA-BRCA"]), page_size=2)
+    assert emulator.requests() == []
+    next(rows)
+    assert len(_posts(emulator, "getSimpleSearch")) == 1
+    list(rows)
+    assert len(_posts(emulator, "getSimpleSearch")) > 3
+
+
+@pytest.mark.parametrize("endpoint", ["getSeriesMetadata", "getSimpleSearch"])
+def test_a_chunk_or_page_cut_off_is_asked_again_alone(nbia, emulator, endpoint):
+    def fetch():
+        if endpoint == "getSeriesMetadata":
+            return nbia.get_series_metadata([GBM_SERIES, BRCA_SERIES, LIDC_DX], chunk_size=1)
+        return nbia.get_simple_search(SimpleSearch(collections=["TCGA-GBM", "TCGA-BRCA"]), page_size=3)
+
+    expected = fetch()
+    emulator.clear_requests()
+    # The second request's body breaks off: that request alone is asked again, the rows are the same.
+    emulator.inject_fault(endpoint, "server_error", count=1, status=503)  # (the first request: retried, too)
+    emulator.inject_fault(endpoint, "truncate", count=1, after_bytes=200)
+    assert fetch() == expected
+    forms = [p["form"] for p in _posts(emulator, endpoint)]
+    assert [p["fault"] for p in _posts(emulator, endpoint)][:2] == ["server_error", "truncate"]
+    assert forms[0] == forms[1] == forms[2]  # the same chunk or page, three times
+    assert len(forms) == 2 + len({tuple(map(tuple, f)) for f in forms})
