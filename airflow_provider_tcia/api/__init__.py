@@ -18,6 +18,7 @@ from airflow_provider_tcia.api.generations import (
     NbiaApi,
     get_generation,
 )
+from airflow_provider_tcia.api.simple_search import SimpleSearch
 
 __all__ = [
     "ENDPOINTS",
@@ -29,6 +30,7 @@ __all__ = [
     "LegacyApi",
     "NbiaApi",
     "Param",
+    "SimpleSearch",
     "get_endpoint",
     "get_generation",
 ]
