@@ -378,7 +378,9 @@ class TciaUpdatedSeriesSensor(TciaBaseSensor):
 
     getUpdatedSeries has no collection parameter: it lists every public collection, and the sensor keeps the
     rows of ``collections`` itself (names compared regardless of case, as NBIA does), before counting them
-    against ``min_rows``. It is NBIA's: use an ``api=nbia`` connection (a legacy one fails the task at once).
+    against ``min_rows``. Each of ``collections`` is checked against the server's list as the other sensors
+    check theirs (a collection it does not have fails the task at once). It is NBIA's: use an ``api=nbia``
+    connection (a legacy one fails the task at once).
 
     :param collections: a collection name or a list of them; None (the default): every collection. Templated.
     :param since: as for :class:`TciaNewStudiesSensor` (default ``{{ data_interval_start }}``): series released
@@ -395,6 +397,9 @@ class TciaUpdatedSeriesSensor(TciaBaseSensor):
         self.collections = collections
         self.since = since
         self._automatic_since = isinstance(since, str) and since == DEFAULT_SINCE
+        #: The collections still to be checked against the server's list in this try (the trigger of a
+        #: deferred sensor checks the first of them, if the server did not answer before it deferred).
+        self._to_check: list[str] = []
 
     def collections_kept(self) -> list[str] | None:
         return collections_filter(self.collections)
@@ -403,3 +408,17 @@ class TciaUpdatedSeriesSensor(TciaBaseSensor):
         self.collections_kept()  # (checked before anything is sent)
         since = resolve_since(self.since, context, automatic=getattr(self, "_automatic_since", False))
         return UPDATED_SERIES_ENDPOINT, {"date": since - timedelta(days=1)}
+
+    def _prepare(self, context: Context) -> None:
+        super()._prepare(context)
+        # Every collection kept, each checked once per try like the other sensors' one (see TciaBaseSensor).
+        self._to_check = [] if rescheduled_in_this_try(context) else list(self.collections_kept() or [])
+        self._unchecked_collection = self._to_check[0] if self._to_check else None
+
+    def _check_collection(self, hook: Any) -> None:
+        while self._to_check:
+            self._unchecked_collection = self._to_check[0]
+            super()._check_collection(hook)
+            if self._unchecked_collection is not None:  # no answer: asked again at the next poke (or by the trigger)
+                return
+            self._to_check.pop(0)

@@ -13,7 +13,7 @@ from airflow_provider_tcia.sensors.tcia import TciaUpdatedSeriesSensor
 from airflow_provider_tcia.triggers.tcia import TciaQueryTrigger
 from tests.airflow_compat import TaskDeferred
 from tests.emulator.conftest import BRCA_SERIES
-from tests.sensors.test_sensors_emulator import between_pokes, context  # noqa: F401 - a fixture
+from tests.sensors.test_sensors_emulator import NOT_ON_THE_SERVER, between_pokes, context  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.integration
 
@@ -87,6 +87,21 @@ def test_a_legacy_connection_fails_at_once(tcia_emulator, monkeypatch, between_p
     with pytest.raises(AirflowFailException, match="api=nbia"):
         sensor().execute(context())
     assert tcia_emulator.requests() == []
+
+
+def test_a_collection_the_server_does_not_have_fails_at_the_first_poke(nbia, between_pokes):  # noqa: F811
+    with pytest.raises(AirflowFailException, match=NOT_ON_THE_SERVER):
+        sensor(collections=["TCGA-BRCA", "TCGA-NOPE"]).execute(context())
+    asked = [r["endpoint"] for r in nbia.requests()]
+    assert asked == ["getUpdatedSeries", "getCollectionValues", "getCollectionValues"]
+
+
+def test_known_collections_are_checked_once_per_try(nbia, between_pokes):  # noqa: F811
+    between_pokes.append(lambda: None)
+    between_pokes.append(lambda: nbia.publish("TCGA-GBM"))
+    sensor(collections=["TCGA-BRCA", "tcga-gbm"]).execute(context())
+    asked = [r["endpoint"] for r in nbia.requests() if r["endpoint"] != "getUpdatedSeries"]
+    assert asked == ["getCollectionValues", "getCollectionValues"]  # the first poke's, none after
 
 
 @pytest.mark.parametrize("collections", [[], [""], 7])
