@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from airflow_provider_tcia.api.endpoints import FORMATS, Endpoint, get_endpoint
 from airflow_provider_tcia.api.formats import iter_rendered
 from airflow_provider_tcia.api.generations import ApiGeneration, NbiaApi
+from airflow_provider_tcia.api.manifest_endpoints import MANIFEST_ENDPOINTS
 from airflow_provider_tcia.api.routes import resolve_path
 from airflow_provider_tcia.emulator import aggregates, views
 from airflow_provider_tcia.emulator.dataset import Dataset, Series, Since
+from airflow_provider_tcia.emulator.manifests import manifest_response, manifest_route
 from airflow_provider_tcia.emulator.messages import Request, Response, as_json, text
 from airflow_provider_tcia.emulator.search import SearchError, simple_search
 from airflow_provider_tcia.emulator.tags import tag_rows
@@ -94,6 +96,10 @@ def route(path: str) -> Target | None:
         action = OWN_ACTIONS.get(endpoint.name, action)
         name = path.rstrip("/").rsplit("/", 2 if found.metadata else 1)[-2 if found.metadata else -1]
         return Target(found.generation, endpoint, action, name, frozenset({endpoint.name, name}))
+    manifest = manifest_route(path)  # NBIA's manifest endpoints (emulator/manifests.py)
+    if manifest is not None:
+        generation, name = manifest
+        return Target(generation, MANIFEST_ENDPOINTS[name], "manifest", name, frozenset({name}))
     parts = path.rstrip("/").split("/")
     if len(parts) == 5 and parts[1:3] == ["nbia-api", "services"] and parts[4] in NBIA_EXTRAS:
         version, name = parts[3], parts[4]
@@ -131,6 +137,7 @@ class Responder:
     # --- dispatch ---------------------------------------------------------------------------------------
     def respond(self, request: Request, target: Target) -> Response:
         posted = target.action == "query" and target.endpoint.http_method == "POST"
+        posted = posted or target.action == "manifest"
         wanted = "POST" if target.action in OWN_ACTIONS.values() or posted else "GET"
         if request.method not in (wanted, "HEAD" if wanted == "GET" else wanted):
             response = text(405, f"Method {request.method} is not allowed here; use {wanted}")
@@ -143,6 +150,8 @@ class Responder:
                 return self._series_metadata(request, target)
             if target.action == "simple_search":
                 return self._simple_search(request)
+            if target.action == "manifest":
+                return manifest_response(request, target.path_name, self.data)
             params = self._params(request, target)
             if target.action in ("download", "md5_download"):
                 if target.endpoint.name == "getSingleImage":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_provider_tcia.operators.manifest import TciaWriteManifestOperator
 from airflow_provider_tcia.operators.query import (
     DEFAULT_MAX_XCOM_BYTES,
     QUERY_OPERATORS,
@@ -66,4 +67,5 @@ __all__ = [
     "TciaPatientsByModalityOperator",
     "TciaQueryOperator",
     "TciaResultTooLargeError",
+    "TciaWriteManifestOperator",
 ]
