@@ -18,7 +18,6 @@ import csv
 import io
 import json
 import os
-import re
 
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath, Param, task
@@ -33,10 +32,6 @@ from airflow_provider_tcia.operators import (
 OUTPUT_ROOT = os.environ.get("TCIA_EXAMPLE_OUTPUT", "file:///tmp/airflow-tcia-examples")
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text))
-
-
 with DAG(
     dag_id="tcia_nbia_search",
     schedule=None,
@@ -49,10 +44,10 @@ with DAG(
         "patient_id": Param("TCGA-08-0244", type="string", description="A patient whose series' metadata to get"),
         "output_root": Param(OUTPUT_ROOT, type="string", description="Object storage URL to write under"),
     },
-    user_defined_filters={"slug": _slug},
     tags=["tcia", "example", "nbia"],
 ) as dag:
-    out = "{{ params.output_root }}/tcia_nbia_search/{{ run_id | slug }}"
+    # Each run writes under its own folder (its run id, with ":" and "+" made path-safe).
+    out = "{{ params.output_root }}/tcia_nbia_search/{{ run_id | replace(':', '_') | replace('+', '_') }}"
 
     search = TciaGetSimpleSearchOperator(
         task_id="search",
