@@ -319,7 +319,9 @@ class TciaDownloadSeriesOperator(_TciaDownloadOperator):
         return self.layout.strip().lower()
 
     def _checked_refs(self) -> list:
-        given = [name for name in ("series_instance_uids", "series_from", "manifest") if getattr(self, name) is not None]
+        given = [
+            name for name in ("series_instance_uids", "series_from", "manifest") if getattr(self, name) is not None
+        ]
         if len(given) != 1:
             raise TciaBadRequestError(
                 "give exactly one of series_instance_uids (UIDs or getSeries rows), series_from (the file "
