@@ -68,7 +68,7 @@ with DAG(
     def report(search_summary: dict, metadata_summary: dict) -> dict:
         """How many series each search patient has, and the modalities the metadata lists — read back."""
         with ObjectStoragePath(search_summary["path"]).open("rb") as fh:
-            found = [json.loads(line)["PatientID"] for line in fh]
+            found = [json.loads(line)["PatientID"] for line in io.TextIOWrapper(fh, encoding="utf-8")]
         with ObjectStoragePath(metadata_summary["path"]).open("rb") as fh:
             rows = list(csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8", newline="")))
         return {

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_tcia.exceptions import TciaFeatureUnavailableError
 from tests.dags import dags_of, example_files, load_example
 
 HERE = Path(__file__).parent
@@ -32,13 +33,23 @@ def marked_tests() -> dict[str, list[str]]:
     return found
 
 
+def _dag_ids(path: Path) -> list[str]:
+    """The DAG ids of one example file; on Airflow 2.11 a file built on asset watchers refuses to load (the
+    documented limitation, see compat.require_event_scheduling): skipped there with that reason, as the
+    ``asset_watchers`` tests are."""
+    try:
+        return [dag.dag_id for dag in dags_of(load_example(path.stem))]
+    except TciaFeatureUnavailableError as err:
+        pytest.skip(f"example_dags/{path.name}: {err}")
+
+
 def test_the_example_files_are_found():
     assert len(FILES) >= 7, FILES
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_every_example_dag_is_run(airflow_db, path):
-    dag_ids = [dag.dag_id for dag in dags_of(load_example(path.stem))]
+    dag_ids = _dag_ids(path)
     assert dag_ids, f"example_dags/{path.name} defines no DAG (a helper module belongs in its .airflowignore)"
     marked = marked_tests()
     missing = [d for d in dag_ids if not marked.get(d)]
@@ -49,5 +60,14 @@ def test_every_example_dag_is_run(airflow_db, path):
 
 
 def test_every_mark_names_an_example_dag(airflow_db):
-    dag_ids = {dag.dag_id for path in FILES for dag in dags_of(load_example(path.stem))}
-    assert sorted(set(marked_tests()) - dag_ids) == []
+    dag_ids: set[str] = set()
+    unloadable = []
+    for path in FILES:
+        try:
+            dag_ids.update(dag.dag_id for dag in dags_of(load_example(path.stem)))
+        except TciaFeatureUnavailableError:
+            unloadable.append(path.name)  # Airflow 2.11: asset watchers; their marks cannot be checked here
+    unknown = sorted(set(marked_tests()) - dag_ids)
+    if unloadable:
+        unknown = [d for d in unknown if not any(d.startswith(Path(n).stem) for n in unloadable)]
+    assert unknown == []
