@@ -102,6 +102,7 @@ endif
 lint: $(STAMP)
 	$(VENV)/bin/ruff check airflow_provider_tcia example_dags tests
 	$(VENV)/bin/ruff format --check airflow_provider_tcia example_dags tests
+	$(VENV)/bin/mypy airflow_provider_tcia
 
 bench: $(STAMP)
 	$(PY) -m tests.benchmarks.run

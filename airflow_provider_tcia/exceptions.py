@@ -6,6 +6,8 @@ Messages never contain the API key: callers build them from redacted URLs
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 #: How much of a response body an error message quotes.
 BODY_EXCERPT = 300
 
@@ -76,7 +78,7 @@ class TciaDownloadError(TciaError):
     :param failures: what failed, by SeriesInstanceUID (or image), and why.
     """
 
-    def __init__(self, message: str, *, failures: dict[str, BaseException] | None = None) -> None:
+    def __init__(self, message: str, *, failures: Mapping[str, BaseException] | None = None) -> None:
         super().__init__(message)
         self.failures = dict(failures or {})
 

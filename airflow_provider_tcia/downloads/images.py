@@ -36,10 +36,14 @@ from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.compat import ObjectStoragePath
 from airflow_provider_tcia.downloads.layout import image_path
 from airflow_provider_tcia.downloads.pool import gathered_failure, run_in_pool
-from airflow_provider_tcia.downloads.progress import DownloadProgress
+from airflow_provider_tcia.downloads.progress import DownloadProgress, TaskLog
 from airflow_provider_tcia.downloads.verify.dicom import DicomStructureChecker
-from airflow_provider_tcia.exceptions import BodyFailure, DownloadStopped, TciaCorruptPayloadError
-from airflow_provider_tcia.hooks.calls import TciaIncompleteResponseError
+from airflow_provider_tcia.exceptions import (
+    BodyFailure,
+    DownloadStopped,
+    TciaCorruptPayloadError,
+    TciaIncompleteResponseError,
+)
 from airflow_provider_tcia.hooks.tcia import TciaHook
 from airflow_provider_tcia.storage import atomic_writer
 
@@ -113,7 +117,7 @@ class ImageVerifier:
             self._check_instance()
         if self._md5 is not None:
             self._md5.update(chunk)
-        else:
+        elif self._structure is not None:
             self._structure.feed(chunk)
 
     def _check_instance(self) -> None:
@@ -130,6 +134,7 @@ class ImageVerifier:
                     f"says {self.expected_md5}"
                 )
             return ImageCheck(self.size, True, f"MD5 matches {self.md5_source}")
+        assert self._structure is not None  # (checked by MD5 or by structure)
         result = self._structure.finish()
         return ImageCheck(self.size, result.checked, result.describe())
 
@@ -153,12 +158,12 @@ class ImageDownloader:
         *,
         md5: bool = True,
         progress_interval: float = 30.0,
-        log: logging.Logger | None = None,
+        log: TaskLog | None = None,
     ) -> None:
         self.hook = hook
         self.destination = destination
         self.md5 = md5
-        self.log = log or logging.getLogger(__name__)
+        self.log: TaskLog = log or logging.getLogger(__name__)
         self.progress_interval = progress_interval
         self.progress = DownloadProgress(self.log, total_series=0, interval=progress_interval, noun="images")
         self._stop = threading.Event()

@@ -4,7 +4,7 @@ failed."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
@@ -37,7 +37,7 @@ def run_in_pool(
     return results, failures
 
 
-def gathered_failure(failures: dict[str, BaseException], total: int, noun: str) -> BaseException:
+def gathered_failure(failures: Mapping[str, BaseException], total: int, noun: str) -> BaseException:
     """The error of a task whose downloads failed: the one error itself when there was one thing to download,
     else a :class:`TciaDownloadError` listing the first few (the others are in place)."""
     first = next(iter(failures.values()))

@@ -6,10 +6,19 @@ thread-safe). It logs at most once per ``interval`` seconds, from whichever thre
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
+
+
+class TaskLog(Protocol):
+    """What the download engines log through: a :class:`logging.Logger`, or a task's ``self.log`` (Airflow 3's
+    is not a ``logging.Logger``)."""
+
+    def info(self, msg: str, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: str, /, *args: Any) -> Any: ...
 
 
 def human_bytes(count: float) -> str:
@@ -46,7 +55,7 @@ class DownloadProgress:
 
     def __init__(
         self,
-        log: logging.Logger,
+        log: TaskLog,
         *,
         total_series: int,
         expected_bytes: int | None = None,

@@ -33,7 +33,7 @@ from airflow_provider_tcia.downloads.inputs import SeriesRef, text_or_none
 from airflow_provider_tcia.downloads.layout import DownloadPlan
 from airflow_provider_tcia.downloads.manifest import build_manifest, check_present, listing_mismatch, stored_listing
 from airflow_provider_tcia.downloads.pool import gathered_failure, run_in_pool
-from airflow_provider_tcia.downloads.progress import DownloadProgress, human_bytes
+from airflow_provider_tcia.downloads.progress import DownloadProgress, TaskLog, human_bytes
 from airflow_provider_tcia.downloads.verify.contents import check_contents
 from airflow_provider_tcia.downloads.verify.fallback import verify_zip_file
 from airflow_provider_tcia.downloads.verify.hashing import HashWorkers
@@ -43,10 +43,10 @@ from airflow_provider_tcia.exceptions import (
     DownloadStopped,
     TciaCorruptPayloadError,
     TciaError,
+    TciaIncompleteResponseError,
     TciaNotFoundError,
     TciaStoredDataError,
 )
-from airflow_provider_tcia.hooks.calls import TciaIncompleteResponseError
 from airflow_provider_tcia.hooks.tcia import TciaHook, TciaStream
 from airflow_provider_tcia.revisions import Revision, revision_change, server_timestamp
 from airflow_provider_tcia.storage import (
@@ -158,7 +158,7 @@ class SeriesDownloader:
         check_count: bool = True,
         check_dicom: bool | None = None,
         progress_interval: float = 30.0,
-        log: logging.Logger | None = None,
+        log: TaskLog | None = None,
         check_revisions: bool = True,
     ) -> None:
         self.hook = hook
@@ -168,7 +168,7 @@ class SeriesDownloader:
         self.check_revisions = check_revisions
         self.check_dicom = check_dicom
         self.progress_interval = progress_interval
-        self.log = log or logging.getLogger(__name__)
+        self.log: TaskLog = log or logging.getLogger(__name__)
         self.progress = DownloadProgress(self.log, total_series=0, interval=progress_interval)
         self._stop = threading.Event()
         self._pipelined = True
@@ -189,7 +189,8 @@ class SeriesDownloader:
         config = self.hook.config  # read the connection once, before any thread needs it
         _ = self.hook.session
         sizes = [r.file_size for r in refs]
-        expected = sum(sizes) if sizes and all(s is not None for s in sizes) else None  # type: ignore[misc]
+        known = [s for s in sizes if s is not None]
+        expected = sum(known) if sizes and len(known) == len(sizes) else None
         self.progress = DownloadProgress(
             self.log, total_series=len(refs), expected_bytes=expected, interval=self.progress_interval
         )
@@ -430,6 +431,7 @@ class SeriesDownloader:
                     crc_covered_by_md5=stream.md5_included,
                 )
             if extract and not spool:
+                assert verifier is not None
                 try:
                     self._pump(stream, verifier, None, workers)
                 finally:

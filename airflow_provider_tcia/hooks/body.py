@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import requests
 
-from airflow_provider_tcia.hooks.calls import Call, TciaIncompleteResponseError
+from airflow_provider_tcia.exceptions import TciaIncompleteResponseError
+from airflow_provider_tcia.hooks.calls import Call
 
 CHUNK = 1 << 20
 TRANSIENT_SYNC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)

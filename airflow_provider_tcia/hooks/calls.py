@@ -18,7 +18,6 @@ from airflow_provider_tcia.exceptions import (
     TciaBadRequestError,
     TciaCorruptPayloadError,
     TciaError,
-    TciaIncompleteResponseError,
     TciaNotFoundError,
     TciaServerError,
     excerpt,
@@ -27,7 +26,6 @@ from airflow_provider_tcia.hooks.config import TciaConfig
 
 __all__ = [
     "Call",
-    "TciaIncompleteResponseError",
     "corrupt",
     "error_for_status",
     "exhausted",

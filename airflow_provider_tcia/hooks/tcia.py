@@ -27,13 +27,12 @@ from airflow_provider_tcia.compat import (
     get_async_connection,
     mask_secret,
 )
-from airflow_provider_tcia.exceptions import TciaBadRequestError, excerpt
+from airflow_provider_tcia.exceptions import TciaBadRequestError, TciaIncompleteResponseError, excerpt
 from airflow_provider_tcia.hooks import computed, connection_form
 from airflow_provider_tcia.hooks.body import TRANSIENT_SYNC, ResponseBody, TciaStream, iter_response_chunks
 from airflow_provider_tcia.hooks.calls import (
     Call,
     Failure,
-    TciaIncompleteResponseError,
     corrupt,
     judge,
     next_delay,

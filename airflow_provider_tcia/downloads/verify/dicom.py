@@ -37,6 +37,7 @@ import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from airflow_provider_tcia.exceptions import TciaCorruptDicomError
 
@@ -163,7 +164,7 @@ class DicomStructureChecker:
         self._in_dataset = False
         self._first = True
         self._native = False
-        self._inflater = None
+        self._inflater: Any = None  # (a zlib.decompressobj for a deflated dataset)
         self._inflating = False
         self._carry = b""
         self._tag = 0

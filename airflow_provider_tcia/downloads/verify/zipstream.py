@@ -31,7 +31,7 @@ import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_tcia.downloads.verify.contents import (
     MAX_LISTING,
@@ -69,7 +69,7 @@ _ZIP64_SENTINEL = 0xFFFFFFFF
 class EntrySink(Protocol):
     """Where the ``extract`` layout writes each entry's data."""
 
-    def open(self, name: str) -> BinaryIO: ...
+    def open(self, name: str) -> IO[bytes]: ...
 
 
 @dataclass
@@ -149,10 +149,11 @@ class _Entry:
         self.crc = 0
         self.size = 0
         self.compressed = 0
-        self.md5 = None
+        self.md5: Any = None
+        """A ``hashlib.md5`` object, or None."""
         self.hashing: _Hashing | None = None
         """Its CRC-32 and MD5 computed by :class:`HashWorkers` (None: inline, in ``crc`` and ``md5``)."""
-        self.out: BinaryIO | None = None
+        self.out: IO[bytes] | None = None
         self.listing: bytearray | None = None
         self.dicom: DicomStructureChecker | None = None
 
@@ -230,9 +231,10 @@ class StreamingZipVerifier:
         self._need = 4
         self._handler: Callable[[bytes], None] = self._on_signature
         self._data: Callable[[memoryview, int], int] | None = None
-        self._chunk = b""
+        self._chunk: bytes | bytearray | None = b""
         self._entry: _Entry | None = None
-        self._inflater = None
+        self._inflater: Any = None
+        """The running ``zlib.decompressobj`` of a deflated entry."""
         self._remaining = 0
         self._tail = b""
         self._entries: list[ZipEntry] = []
@@ -293,8 +295,9 @@ class StreamingZipVerifier:
 
     def abort(self) -> None:
         """Close the sink's open file, if any (the caller removes what was written)."""
-        if self._entry is not None and self._entry.out is not None:
-            out, self._entry.out = self._entry.out, None
+        entry = self._entry
+        if entry is not None and entry.out is not None:
+            out, entry.out = entry.out, None
             out.close()
 
     # --- records ------------------------------------------------------------------------------------
@@ -384,13 +387,22 @@ class StreamingZipVerifier:
             self._data = self._stored_known
 
     # --- entry data ---------------------------------------------------------------------------------
+    @property
+    def _current(self) -> _Entry:
+        """The entry whose data or descriptor is being read (only asked while there is one)."""
+        entry = self._entry
+        assert entry is not None
+        return entry
+
     def _emit(self, data: bytes | memoryview) -> None:
         if not data:
             return
-        entry = self._entry
+        entry = self._current
         entry.size += len(data)
         if entry.hashing is not None:
-            self.hash_workers.update(entry.hashing, data)
+            workers = self.hash_workers
+            assert workers is not None  # (an entry is hashed on workers only when there are some)
+            workers.update(entry.hashing, data)
         else:
             entry.crc = zlib.crc32(data, entry.crc)
             if entry.md5 is not None:
@@ -408,7 +420,7 @@ class StreamingZipVerifier:
 
     def _emit_stored(self, data: bytes | memoryview) -> None:
         self._emit(data)
-        self._entry.compressed += len(data)
+        self._current.compressed += len(data)
 
     def _stored_known(self, view: memoryview, i: int) -> int:
         take = min(self._remaining, len(view) - i)
@@ -428,8 +440,8 @@ class StreamingZipVerifier:
         if self._inflater.eof or self._remaining == 0:
             if not self._inflater.eof or self._remaining:
                 raise self._error(
-                    f"entry {self._entry.name!r}: its deflate data does not end where the header's compressed "
-                    f"size ({self._entry.expected_csize:,} bytes) says"
+                    f"entry {self._current.name!r}: its deflate data does not end where the header's compressed "
+                    f"size ({self._current.expected_csize:,} bytes) says"
                 )
             self._data = None
             self._end_of_data()
@@ -454,9 +466,9 @@ class StreamingZipVerifier:
                 out = inflater.decompress(inflater.unconsumed_tail, INFLATE_LIMIT)
                 self._emit(out)
         except zlib.error as err:
-            raise self._error(f"entry {self._entry.name!r}: its deflate data is corrupt ({err})") from None
+            raise self._error(f"entry {self._current.name!r}: its deflate data is corrupt ({err})") from None
         used = len(data) - len(inflater.unused_data) if inflater.eof else len(data)
-        self._entry.compressed += used
+        self._current.compressed += used
         return used
 
     def _stored_until_descriptor(self, view: memoryview, i: int) -> int:
@@ -486,9 +498,9 @@ class StreamingZipVerifier:
         return i + used
 
     def _descriptor_size(self) -> int:
-        return 4 + self._entry.descriptor.size
+        return 4 + self._current.descriptor.size
 
-    def _scan(self, buf: bytes, start: int, stop: int, *, hold: bool = True) -> int | None:
+    def _scan(self, buf: bytes | bytearray, start: int, stop: int, *, hold: bool = True) -> int | None:
         """Read ``buf[start:stop]`` as data up to a matching descriptor; return the index just after it, or
         None if the entry goes on (with ``hold``, the last bytes that may begin a descriptor are kept back)."""
         view = memoryview(buf)
@@ -510,8 +522,8 @@ class StreamingZipVerifier:
         self._tail = bytes(view[stop - keep : stop])
         return None
 
-    def _descriptor_matches(self, fields: bytes) -> bool:
-        entry = self._entry
+    def _descriptor_matches(self, fields: bytes | bytearray) -> bool:
+        entry = self._current
         crc, csize, size = entry.descriptor.unpack_from(fields)
         if (crc, csize, size) != (entry.crc, entry.compressed, entry.size):
             return False
@@ -519,25 +531,25 @@ class StreamingZipVerifier:
         return True
 
     def _end_of_data(self) -> None:
-        if self._entry.has_descriptor:
+        if self._current.has_descriptor:
             self._expect(4, self._on_descriptor_start)
         else:
             self._finish_entry()
 
     def _on_descriptor_start(self, first: bytes) -> None:
-        rest = self._entry.descriptor.size
+        rest = self._current.descriptor.size
         if first == DESCRIPTOR_SIG:
             self._expect(rest, self._on_descriptor)
         else:  # the signature is optional
             self._expect(rest - 4, lambda more: self._on_descriptor(first + more))
 
     def _on_descriptor(self, fields: bytes) -> None:
-        entry = self._entry
+        entry = self._current
         entry.expected_crc, entry.expected_csize, entry.expected_size = entry.descriptor.unpack(fields)
         self._finish_entry()
 
     def _finish_entry(self) -> None:
-        entry = self._entry
+        entry = self._current
         if entry.hashing is None:
             self._check_crc(entry.name, entry.expected_crc, entry.crc)
         if entry.size != entry.expected_size or entry.compressed != entry.expected_csize:
@@ -564,6 +576,7 @@ class StreamingZipVerifier:
             self._crc_skipped += 1
         if entry.hashing is not None:
             name, expected = entry.name, entry.expected_crc
+            assert self.hash_workers is not None
             self.hash_workers.finish(entry.hashing, done, lambda crc: self._check_crc(name, expected, crc))
         self._entries.append(done)
         self._by_name[done.name] = done
