@@ -11,13 +11,19 @@ from the same objects.
   series up: it writes what it was sent.
 * ``getManifestForCollection`` — form ``collection``, ``visibility`` (left out: the public series),
   ``includeAnnotation`` (``true`` when left out).
+* ``getManifestForSimpleSearch`` — getSimpleSearch's form (:meth:`~airflow_provider_tcia.api.simple_search.
+  SimpleSearch.form`: ``criteriaType{i}``/``value{i}`` …, ``sortField``, ``sortDirection``, ``start``, ``size``).
+  NBIA's server (``GetManifestForSimpleSearch``) runs the search with the form's ``start``/``size`` (so one page of
+  patients: we ask :data:`SIMPLE_SEARCH_SIZE` from 0, as tcia_utils does), keeps the patients the caller may see,
+  resolves the matching series' database keys to SeriesInstanceUIDs and writes the manifest as
+  ``manifest-<milliseconds>.tcia`` with ``includeAnnotation=false`` always: it reads no ``includeAnnotation``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from airflow_provider_tcia.api.endpoints import Endpoint, Param
+from airflow_provider_tcia.api.endpoints import SIMPLE_SEARCH_PARAMS, Endpoint, Param
 from airflow_provider_tcia.api.generations import ApiGeneration, ApiRequest
 from airflow_provider_tcia.exceptions import TciaBadRequestError
 
@@ -47,7 +53,16 @@ MANIFEST_FOR_COLLECTION = _manifest_endpoint(
         _ANNOTATION,
     ),
 )
-MANIFEST_ENDPOINTS = {e.name: e for e in (MANIFEST_TEXT, MANIFEST_FOR_COLLECTION)}
+MANIFEST_FOR_SIMPLE_SEARCH = _manifest_endpoint(
+    "getManifestForSimpleSearch",
+    "get_manifest_for_simple_search",
+    "A .tcia manifest of the series a getSimpleSearch matches (includeAnnotation=false always)",
+    SIMPLE_SEARCH_PARAMS,
+)
+MANIFEST_ENDPOINTS = {e.name: e for e in (MANIFEST_TEXT, MANIFEST_FOR_COLLECTION, MANIFEST_FOR_SIMPLE_SEARCH)}
+#: The ``size`` (patients) sent to getManifestForSimpleSearch, from ``start`` 0: NBIA writes only that page's series,
+#: so one page larger than any search's result (tcia_utils sends the same).
+SIMPLE_SEARCH_SIZE = 1_000_000
 
 
 def manifest_request(generation: ApiGeneration, endpoint: Endpoint, form: Iterable[tuple[str, str]]) -> ApiRequest:

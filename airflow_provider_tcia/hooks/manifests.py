@@ -27,5 +27,5 @@ def stream_manifest(
     """POST ``form`` to one of NBIA's manifest endpoints (``api/manifest_endpoints.py``) and yield the call (for
     messages) and the answer's chunks. A legacy connection is refused before anything is sent."""
     call = prepare(hook.config, manifest_request(hook.config.generation, endpoint, form))
-    with hook._open(call, expect="text") as chunks:
+    with hook.open_stream(call, expect="text") as chunks:
         yield call, chunks

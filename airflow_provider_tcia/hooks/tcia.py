@@ -314,6 +314,20 @@ class TciaHook(TciaQueryMethods, TciaPagedMethods, BaseHook):
 
     # --- sync transport -----------------------------------------------------------------------------
     @contextlib.contextmanager
+    def open_stream(self, call: Call, *, expect: Literal["json", "text"] = "text") -> Iterator[Iterator[bytes]]:
+        """Send a prepared call (:func:`~airflow_provider_tcia.hooks.calls.prepare`) with this hook's retries and
+        checks (status, and the first bytes as ``expect`` says) and yield its body's chunks as they arrive, for an
+        answer too long to read whole (NBIA's manifests: :mod:`airflow_provider_tcia.hooks.manifests`). The
+        response is closed on leaving; a body cut off part-way raises
+        :class:`~airflow_provider_tcia.exceptions.TciaIncompleteResponseError` while it is read.
+
+        :param call: the request, as ``prepare(hook.config, request)`` makes it.
+        :param expect: ``text`` (any text) or ``json`` (the body must begin like JSON).
+        """
+        with self._open(call, expect=expect) as chunks:
+            yield chunks
+
+    @contextlib.contextmanager
     def _open(self, call: Call, *, expect: str, keep_response: bool = False):
         """Send ``call`` with bounded retries; yield the body's chunks (with the response if asked)."""
         policy = self.config.retry

@@ -2,20 +2,30 @@
 storage, atomically, for NBIA Data Retriever, tcia_utils or this provider's download operator (``manifest=``).
 
 On an NBIA connection the manifest is NBIA's own, from its manifest endpoints (getManifestForCollection,
-getManifestText); on the legacy API it is built here in the same layout (ManifestMaker's), from getSeries for a
-collection. Either way every line is checked as it streams through (:mod:`airflow_provider_tcia.downloads.
-tcia_manifest`) and nothing appears at the output path unless the whole manifest was written.
+getManifestText, getManifestForSimpleSearch); on the legacy API it is built here in the same layout
+(ManifestMaker's), from getSeries for a collection (a simple search, which that API lacks, is refused there).
+Either way every line is checked as it streams through (:mod:`airflow_provider_tcia.downloads.tcia_manifest`) and
+nothing appears at the output path unless the whole manifest was written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_tcia.api.manifest_endpoints import MANIFEST_FOR_COLLECTION, MANIFEST_TEXT
+from airflow_provider_tcia.api.endpoints import Endpoint
+from airflow_provider_tcia.api.manifest_endpoints import (
+    MANIFEST_FOR_COLLECTION,
+    MANIFEST_FOR_SIMPLE_SEARCH,
+    MANIFEST_TEXT,
+    SIMPLE_SEARCH_SIZE,
+)
 from airflow_provider_tcia.api.retry import retry_call
+from airflow_provider_tcia.api.simple_search import SimpleSearch
 from airflow_provider_tcia.api.uids import shown
 from airflow_provider_tcia.compat import BaseOperator, ObjectStoragePath
 from airflow_provider_tcia.downloads.inputs import dedupe, refs_from_file, refs_from_value, series_file
@@ -41,7 +51,16 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 #: The inputs, exactly one of which is given.
-SOURCES = ("collection", "series_instance_uids", "series_from")
+SOURCES = ("collection", "series_instance_uids", "series_from", "simple_search")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """What the manifest lists, checked: exactly one of the three is set (``series_from`` gives ``uids``)."""
+
+    collection: str | None = None
+    uids: list[str] | None = None
+    search: SimpleSearch | None = None
 
 
 class TciaWriteManifestOperator(BaseOperator):
@@ -57,10 +76,16 @@ class TciaWriteManifestOperator(BaseOperator):
       API: written here.
     * ``series_from``: the file TciaGetSeriesOperator wrote at ``output_path`` (json, jsonl or csv), as a URL or
       that operator's XCom — as ``series_instance_uids``.
+    * ``simple_search``: the series a getSimpleSearch matches — a
+      :class:`~airflow_provider_tcia.api.simple_search.SimpleSearch`, or a mapping of its criteria
+      (``{"collections": ["TCGA-GBM"], "modalities": ["MR"]}``, as a DAG param gives it; also its JSON text,
+      ``"{{ params.search | tojson }}"``) — NBIA: getManifestForSimpleSearch with getSimpleSearch's form, every
+      patient in one page (``start`` 0, ``size`` 1,000,000, as tcia_utils asks); legacy API: refused (it has no
+      simple search).
 
-    Given UIDs are checked (DICOM UIDs, repeats dropped) before anything is sent; NBIA's answer is read as it
-    streams and every line of it checked; nothing is left at ``output_path`` when anything fails. A manifest
-    with no series fails the task. Read it back with
+    Given UIDs and criteria are checked (DICOM UIDs, repeats dropped; criteria as SimpleSearch checks them) before
+    anything is sent; NBIA's answer is read as it streams and every line of it checked; nothing is left at
+    ``output_path`` when anything fails. A manifest with no series fails the task. Read it back with
     ``TciaDownloadSeriesOperator(manifest=<output_path or this task's XCom>)`` or tcia_utils'
     ``nbia.manifestToList``.
 
@@ -72,8 +97,12 @@ class TciaWriteManifestOperator(BaseOperator):
     :param collection: see above. Templated.
     :param series_instance_uids: see above. Templated.
     :param series_from: see above. Templated.
+    :param simple_search: see above. Templated (a mapping's values are rendered).
     :param include_annotation: the manifest's ``includeAnnotation`` (whether NBIA Data Retriever fetches the
-        series' annotations too).
+        series' annotations too). NBIA's getManifestForSimpleSearch always answers ``includeAnnotation=false``
+        (its server hard-codes it and reads no such field); the manifest written from a simple search keeps this
+        parameter's value instead, as for every other source — the series are NBIA's, the flag is yours. (The
+        other NBIA endpoints are sent it and answer it back.)
     :param tcia_conn_id: the ``tcia`` connection. Templated.
     """
 
@@ -82,9 +111,10 @@ class TciaWriteManifestOperator(BaseOperator):
         "collection",
         "series_instance_uids",
         "series_from",
+        "simple_search",
         "tcia_conn_id",
     )
-    template_fields_renderers = {"series_instance_uids": "json"}
+    template_fields_renderers = {"series_instance_uids": "json", "simple_search": "json"}
     ui_color = "#d5f5e3"
 
     def __init__(
@@ -94,6 +124,7 @@ class TciaWriteManifestOperator(BaseOperator):
         collection: str | None = None,
         series_instance_uids: Any = None,
         series_from: Any = None,
+        simple_search: SimpleSearch | Mapping[str, Any] | str | None = None,
         include_annotation: bool = True,
         tcia_conn_id: str = TciaHook.default_conn_name,
         **kwargs: Any,
@@ -103,6 +134,7 @@ class TciaWriteManifestOperator(BaseOperator):
         self.collection = collection
         self.series_instance_uids = series_instance_uids
         self.series_from = series_from
+        self.simple_search = simple_search
         self.include_annotation = include_annotation
         self.tcia_conn_id = tcia_conn_id
 
@@ -111,14 +143,17 @@ class TciaWriteManifestOperator(BaseOperator):
             conn_id = check_conn_id(self.tcia_conn_id)
             path = self._checked_output_path()
             fmt = manifest_format(path)
-            collection, uids = self._checked_source()
+            source = self._checked_source()
             with contextlib.closing(TciaHook(conn_id)) as hook:
-                if hook.config.generation.name == "nbia":
-                    count, source = self._write_from_nbia(hook, path, fmt, collection, uids)
+                generation = hook.config.generation
+                if generation.name == "nbia":
+                    count, made_by = self._write_from_nbia(hook, path, fmt, source)
+                elif source.search is not None:  # no simple search on the legacy API
+                    raise TciaBadRequestError(generation.refusal(MANIFEST_FOR_SIMPLE_SEARCH))
                 else:
-                    count, source = self._write_locally(hook, path, fmt, collection, uids), "local"
-        self.log.info("manifest of %d series written to %s (%s, from %s)", count, path, fmt, source)
-        return {"path": str(path), "format": fmt, "series": count, "source": source}
+                    count, made_by = self._write_locally(hook, path, fmt, source), "local"
+        self.log.info("manifest of %d series written to %s (%s, from %s)", count, path, fmt, made_by)
+        return {"path": str(path), "format": fmt, "series": count, "source": made_by}
 
     # --- input ------------------------------------------------------------------------------------------
     def _checked_output_path(self) -> ObjectStoragePath:
@@ -132,18 +167,21 @@ class TciaWriteManifestOperator(BaseOperator):
         except ValueError as err:
             raise TciaBadRequestError(f"output_path={shown(value)}: {err}") from None
 
-    def _checked_source(self) -> tuple[str | None, list[str] | None]:
-        """(collection, None) or (None, the UIDs, checked and without repeats)."""
+    def _checked_source(self) -> _Source:
+        """The collection, the UIDs (checked, without repeats) or the search criteria (checked)."""
         given = [name for name in SOURCES if getattr(self, name) is not None]
         if len(given) != 1:
             raise TciaBadRequestError(
-                "give exactly one of collection, series_instance_uids (UIDs or getSeries rows) and series_from (the "
-                f"file getSeries wrote); got {' and '.join(given) or 'none'}"
+                "give exactly one of collection, series_instance_uids (UIDs or getSeries rows), series_from (the "
+                "file getSeries wrote) and simple_search (getSimpleSearch's criteria); "
+                f"got {' and '.join(given) or 'none'}"
             )
         if self.collection is not None:
             if not isinstance(self.collection, str) or not self.collection.strip():
                 raise TciaBadRequestError(f"collection must be a collection name, not {shown(self.collection)}")
-            return self.collection.strip(), None
+            return _Source(collection=self.collection.strip())
+        if self.simple_search is not None:
+            return _Source(search=_checked_search(self.simple_search))
         if self.series_from is not None:
             refs = list(refs_from_file(*series_file(self.series_from)))
         else:
@@ -151,15 +189,15 @@ class TciaWriteManifestOperator(BaseOperator):
         uids = [ref.series_instance_uid for ref in dedupe(refs)]
         if not uids:
             raise TciaBadRequestError(f"{given[0]} lists no series: there is nothing to write")
-        return None, uids
+        return _Source(uids=uids)
 
     # --- writing ----------------------------------------------------------------------------------------
     def _header(self, path: ObjectStoragePath) -> TciaManifestHeader:
         return TciaManifestHeader(databasket_id=path.name, include_annotation=bool(self.include_annotation))
 
-    def _write_locally(
-        self, hook: TciaHook, path: ObjectStoragePath, fmt: str, collection: str | None, uids: list[str] | None
-    ) -> int:
+    def _write_locally(self, hook: TciaHook, path: ObjectStoragePath, fmt: str, source: _Source) -> int:
+        collection, uids = source.collection, source.uids
+
         def write() -> int:
             listed = _series_of(hook, collection) if uids is None else iter(uids)
             with atomic_writer(path) as fh:
@@ -173,17 +211,9 @@ class TciaWriteManifestOperator(BaseOperator):
             hook.config.retry, write, retry_on=(TciaIncompleteResponseError,), what="writing the manifest", log=self.log
         )
 
-    def _write_from_nbia(
-        self, hook: TciaHook, path: ObjectStoragePath, fmt: str, collection: str | None, uids: list[str] | None
-    ) -> tuple[int, str]:
-        annotation = "true" if self.include_annotation else "false"
-        if uids is None:
-            endpoint, form = (
-                MANIFEST_FOR_COLLECTION,
-                [("collection", str(collection)), ("includeAnnotation", annotation)],
-            )
-        else:
-            endpoint, form = MANIFEST_TEXT, [*(("list", uid) for uid in uids), ("includeAnnotation", annotation)]
+    def _write_from_nbia(self, hook: TciaHook, path: ObjectStoragePath, fmt: str, source: _Source) -> tuple[int, str]:
+        endpoint, form = self._nbia_request(source)
+        uids = source.uids
 
         def write() -> int:
             keys: dict[str, str] = {}
@@ -193,14 +223,14 @@ class TciaWriteManifestOperator(BaseOperator):
                     listed = iter_tcia_lines(iter_text_lines(chunks), what=what, keys=keys, allow_empty=True)
                     first = next(listed, None)  # the header has been read by now
                     header = TciaManifestHeader.from_keys(keys, databasket_id=path.name)
+                    if source.search is not None:  # NBIA always says false here: the user's value stands
+                        header = dataclasses.replace(header, include_annotation=bool(self.include_annotation))
                     count = write_manifest(fh, fmt, itertools.chain([first] if first else [], listed), header)
                 except TciaBadRequestError as err:  # the server's answer is no manifest: not the user's input
                     raise TciaCorruptPayloadError(f"{call.what} from {call.shown_url}: {err}") from None
                 if count == 0:
-                    named = f"collection {collection!r}" if uids is None else "the series sent"
                     raise TciaBadRequestError(
-                        f"{endpoint.name} answered a manifest without series for {named}: nothing to write"
-                        + (" (is the collection's name right? getCollectionValues lists them)" if uids is None else "")
+                        f"{endpoint.name} answered a manifest without series for {_named(source)}: nothing to write"
                     )
             if uids is not None and count != len(uids):
                 self.log.warning("%s listed %d of the %d series sent", endpoint.name, count, len(uids))
@@ -210,6 +240,44 @@ class TciaWriteManifestOperator(BaseOperator):
             hook.config.retry, write, retry_on=(TciaIncompleteResponseError,), what="writing the manifest", log=self.log
         )
         return count, endpoint.name
+
+    def _nbia_request(self, source: _Source) -> tuple[Endpoint, list[tuple[str, str]]]:
+        """The NBIA manifest endpoint for ``source`` and its form (API spellings)."""
+        annotation = "true" if self.include_annotation else "false"
+        if source.search is not None:  # (getManifestForSimpleSearch reads no includeAnnotation)
+            return MANIFEST_FOR_SIMPLE_SEARCH, source.search.form(start=0, size=SIMPLE_SEARCH_SIZE)
+        if source.uids is None:
+            return MANIFEST_FOR_COLLECTION, [("collection", str(source.collection)), ("includeAnnotation", annotation)]
+        return MANIFEST_TEXT, [*(("list", uid) for uid in source.uids), ("includeAnnotation", annotation)]
+
+
+def _checked_search(value: Any) -> SimpleSearch:
+    """``simple_search`` as a checked :class:`SimpleSearch`: one, a mapping of its criteria, or that mapping's JSON
+    text (what ``{{ params.search | tojson }}`` renders)."""
+    if isinstance(value, SimpleSearch):
+        return value
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise TciaBadRequestError(
+                f"simple_search as text must be a JSON object of SimpleSearch's criteria, not {shown(value)}"
+            ) from None
+    if not isinstance(value, Mapping):
+        raise TciaBadRequestError(
+            "simple_search must be a SimpleSearch, a mapping of its criteria ({'collections': ['TCGA-GBM']}) or "
+            f"that mapping's JSON text, not {shown(value)}"
+        )
+    return SimpleSearch.from_mapping(value)
+
+
+def _named(source: _Source) -> str:
+    """The source, for a message about an empty manifest."""
+    if source.search is not None:
+        return f"{source.search.describe()} (it matches no series this connection may see)"
+    if source.uids is None:
+        return f"collection {source.collection!r} (is the collection's name right? getCollectionValues lists them)"
+    return "the series sent"
 
 
 def _series_of(hook: TciaHook, collection: str | None) -> Iterator[str]:

@@ -1,15 +1,20 @@
 """TciaWriteManifestOperator against the bundled emulator over real sockets, on both APIs: NBIA's manifest
-endpoints (getManifestForCollection, getManifestText: POST forms answered with text/plain in ManifestMaker's
-order) or a manifest built here from getSeries, written to ``file://`` and S3 (moto) atomically; the round trip
-through the download operator and tcia_utils' ``manifestToList``; refusals before anything is sent."""
+endpoints (getManifestForCollection, getManifestText, getManifestForSimpleSearch: POST forms answered with a
+manifest in ManifestMaker's order) or a manifest built here from getSeries, written to ``file://`` and S3 (moto)
+atomically; the round trip through the download operator and tcia_utils' ``manifestToList``; refusals before
+anything is sent."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import requests
 
+from airflow_provider_tcia.api.simple_search import SimpleSearch
 from airflow_provider_tcia.compat import AirflowFailException
 from airflow_provider_tcia.downloads.tcia_manifest import iter_manifest, manifest_file
+from airflow_provider_tcia.emulator.search import key_of
 from airflow_provider_tcia.operators.download import TciaDownloadSeriesOperator
 from airflow_provider_tcia.operators.manifest import TciaWriteManifestOperator
 from airflow_provider_tcia.storage import PARTIAL_MARK, as_path
@@ -224,3 +229,179 @@ def test_an_answer_that_is_no_manifest_is_refused(tcia_emulator, use_emulator, r
     with pytest.raises(Exception, match="getManifestForCollection"):
         run_operator(writer(output_path=f"file://{tmp_path}/m.tcia", collection=COLLECTION))
     assert list(tmp_path.iterdir()) == []
+
+
+# --- a simple search's manifest (getManifestForSimpleSearch, NBIA v4 only) ---------------------------------------
+def searched_uids(hook, criteria: SimpleSearch, collections: list[str]) -> set[str]:
+    """The SeriesInstanceUIDs of the series ``hook.iter_simple_search`` matches, its database keys resolved
+    through the emulator's own key of each series getSeries lists."""
+    keys = {row["SeriesIdentifier"] for row in hook.iter_simple_search(criteria) if "SeriesIdentifier" in row}
+    listed = [r["SeriesInstanceUID"] for c in collections for r in hook.get_series(collection=c)]
+    return {uid for uid in listed if key_of(uid) in keys}
+
+
+def publish_search_data(emulator) -> tuple[list[str], list[str]]:
+    """Three CT series of one patient and two MR series of another in COLLECTION: (the CT UIDs, the MR UIDs)."""
+    ct = emulator.publish(COLLECTION, series_count=3, image_count=1, patient_id="MW-0001", modality="CT")
+    mr = emulator.publish(COLLECTION, series_count=2, image_count=1, patient_id="MW-0002", modality="MR")
+    return list(ct["series_instance_uids"]), list(mr["series_instance_uids"])
+
+
+def test_the_emulator_serves_a_simple_searchs_manifest_as_nbia_does(tcia_emulator):
+    _, mr = publish_search_data(tcia_emulator)
+    url = f"{tcia_emulator.url}/nbia-api/services/v4/getManifestForSimpleSearch"
+    form = SimpleSearch(collections=COLLECTION, modalities="MR").form(start=0, size=1_000_000)
+    answer = requests.post(url, data=form, timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("application/x-nbia-manifest-file")  # NBIA's own type
+    lines = answer.text.split("\n")
+    assert [line.split("=", 1)[0] for line in lines[:6]] == [*HEADER_KEYS, "ListOfSeriesToDownload"]
+    assert lines[1] == "includeAnnotation=false"  # always, whatever the search
+    assert lines[3].startswith("databasketId=manifest-") and lines[3].endswith(".tcia")
+    assert sorted(lines[6:-1]) == sorted(mr) and lines[-1] == ""  # real UIDs, not NBIA's database keys
+
+    # start/size page the patients, as getSimpleSearch does: the second patient (by subject) alone
+    page = requests.post(url, data=SimpleSearch(collections=COLLECTION).form(start=1, size=1), timeout=10)
+    assert sorted(page.text.split("\n")[6:-1]) == sorted(mr)
+    nothing = requests.post(url, data=SimpleSearch(collections="NOPE").form(start=0, size=10), timeout=10)
+    assert nothing.status_code == 200 and nothing.text.endswith("ListOfSeriesToDownload=\n")
+
+    refused = requests.post(url, data=[*form, ("includeAnnotation", "true")], timeout=10)
+    assert refused.status_code == 400 and "Invalid form parameter: 'includeAnnotation'" in refused.text
+    no_size = [(k, v) for k, v in form if k != "size"]
+    assert requests.post(url, data=no_size, timeout=10).status_code == 500  # NBIA reads size unconditionally
+    assert requests.get(url, params=form, timeout=10).status_code == 405
+    v1 = f"{tcia_emulator.url}/nbia-api/services/v1/getManifestForSimpleSearch"
+    assert requests.post(v1, data=form, timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize("fmt", ["tcia", "csv"])
+def test_a_simple_searchs_manifest_lists_exactly_the_series_it_matches(
+    tcia_emulator, use_emulator, run_operator, tmp_path, fmt
+):
+    hook = use_emulator(tcia_emulator, "nbia")
+    ct, mr = publish_search_data(tcia_emulator)
+    criteria = {"collections": [COLLECTION, "TCGA-GBM"], "modalities": ["MR"]}
+    expected = searched_uids(hook, SimpleSearch.from_mapping(criteria), [COLLECTION, "TCGA-GBM"])
+    assert set(mr) <= expected and not set(ct) & expected  # (the emulator's data: MR series of both collections)
+    assert len(expected) > len(mr)
+    tcia_emulator.clear_requests()
+    url = f"file://{tmp_path}/search.{fmt}"
+
+    result = run_operator(writer(output_path=url, simple_search=criteria, include_annotation=False))
+
+    assert result == {"path": url, "format": fmt, "series": len(expected), "source": "getManifestForSimpleSearch"}
+    assert set(uids_in(url)) == expected and len(uids_in(url)) == len(expected)  # read back by our parser
+    requests_sent = tcia_emulator.requests()
+    assert [(r["method"], r["endpoint"]) for r in requests_sent] == [("POST", "getManifestForSimpleSearch")]
+    form = dict(requests_sent[0]["form"])
+    assert form["start"] == "0" and form["size"] == "1000000" and "includeAnnotation" not in form
+    if fmt == "tcia":
+        assert lines_of(url)[1] == "includeAnnotation=false"
+        assert lines_of(url)[3].startswith("databasketId=manifest-")  # NBIA's own header
+    else:
+        assert lines_of(url)[0] == "SeriesInstanceUID"
+    assert [p.name for p in tmp_path.iterdir()] == [f"search.{fmt}"]
+
+
+def test_a_simple_searchs_manifest_keeps_the_include_annotation_asked_for(
+    tcia_emulator, use_emulator, run_operator, tmp_path
+):
+    """NBIA's answer always says includeAnnotation=false; the manifest written says what the task was given."""
+    use_emulator(tcia_emulator, "nbia")
+    ct, _ = publish_search_data(tcia_emulator)
+    search = SimpleSearch(collections=COLLECTION, modalities="CT")
+    result = run_operator(writer(output_path=f"file://{tmp_path}/ct.tcia", simple_search=search))
+    assert lines_of(result["path"])[1] == "includeAnnotation=true"  # the default, True
+    assert sorted(uids_in(result["path"])) == sorted(ct)
+
+
+def test_a_templated_simple_search_is_rendered_then_checked(tcia_emulator, use_emulator, run_operator, tmp_path):
+    hook = use_emulator(tcia_emulator, "nbia")
+    _, mr = publish_search_data(tcia_emulator)
+    op = writer(
+        output_path=f"file://{tmp_path}/{{{{ params.name }}}}.tcia",
+        simple_search={"collections": "{{ params.collection }}", "modalities": ["{{ params.modality }}"]},
+    )
+    op.render_template_fields({"params": {"collection": COLLECTION, "modality": "MR", "name": "mr"}})
+    assert op.simple_search == {"collections": COLLECTION, "modalities": ["MR"]}
+    result = run_operator(op)
+    expected = searched_uids(hook, SimpleSearch(collections=COLLECTION, modalities="MR"), [COLLECTION])
+    assert sorted(uids_in(result["path"])) == sorted(expected) == sorted(mr)
+
+    as_json = writer(
+        output_path=f"file://{tmp_path}/json.tcia", simple_search=json.dumps({"collections": [COLLECTION]})
+    )
+    assert run_operator(as_json)["series"] == 5  # the JSON text `{{ params.search | tojson }}` renders
+
+
+def test_a_simple_search_matching_nothing_fails_and_writes_nothing(tcia_emulator, use_emulator, run_operator, tmp_path):
+    use_emulator(tcia_emulator, "nbia")
+    publish_search_data(tcia_emulator)
+    with pytest.raises(AirflowFailException) as failed:
+        run_operator(
+            writer(
+                output_path=f"file://{tmp_path}/m.tcia", simple_search={"collections": COLLECTION, "modalities": "PT"}
+            )
+        )
+    message = str(failed.value)
+    assert "getManifestForSimpleSearch answered a manifest without series" in message
+    assert f"getSimpleSearch(collections=['{COLLECTION}'], modalities=['PT'])" in message
+    assert endpoints(tcia_emulator) == [("POST", "getManifestForSimpleSearch")]  # asked once: not retried
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        ({}, "needs at least one criterion"),
+        ({"collection": COLLECTION}, "getSimpleSearch has no criterion collection"),
+        ({"collections": [COLLECTION, ""]}, "holds an empty string"),
+        ({"series_instance_uids": "MW-0001"}, "is not a DICOM UID"),
+        ({"date_range": ["2005-01-01", "2001-01-01"]}, "starts after it ends"),
+        ({"collections": COLLECTION, "sort_field": "age"}, "sort_field='age'"),
+        (["TCGA-GBM"], "simple_search must be a SimpleSearch, a mapping of its criteria"),
+        ("collections=TCGA-GBM", "simple_search as text must be a JSON object"),
+    ],
+)
+@pytest.mark.parametrize("api", APIS)
+def test_bad_search_criteria_are_refused_before_anything_is_sent(
+    tcia_emulator, use_emulator, run_operator, tmp_path, api, search, message
+):
+    use_emulator(tcia_emulator, api)
+    with pytest.raises(AirflowFailException, match=message):
+        run_operator(writer(output_path=f"file://{tmp_path}/m.tcia", simple_search=search))
+    assert tcia_emulator.requests() == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_simple_search_and_another_source_are_refused(tcia_emulator, use_emulator, run_operator, tmp_path):
+    use_emulator(tcia_emulator, "nbia")
+    with pytest.raises(AirflowFailException, match="got collection and simple_search"):
+        run_operator(
+            writer(output_path=f"file://{tmp_path}/m.tcia", collection=COLLECTION, simple_search={"modalities": "CT"})
+        )
+    assert tcia_emulator.requests() == []
+
+
+def test_a_legacy_connection_refuses_a_simple_search_before_sending(
+    tcia_emulator, use_emulator, run_operator, tmp_path
+):
+    use_emulator(tcia_emulator, "legacy")
+    with pytest.raises(AirflowFailException) as refused:
+        run_operator(writer(output_path=f"file://{tmp_path}/m.tcia", simple_search={"collections": COLLECTION}))
+    assert str(refused.value).endswith(
+        "getManifestForSimpleSearch is served only by NBIA, TCIA's current API; this connection uses the legacy "
+        "API (v2). Use a tcia connection with api=nbia in its extras; nothing was sent"
+    )
+    assert tcia_emulator.requests() == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_simple_search_answer_cut_off_is_asked_again(tcia_emulator, use_emulator, run_operator, tmp_path):
+    use_emulator(tcia_emulator, "nbia", max_retries=2)
+    ct, mr = publish_search_data(tcia_emulator)
+    tcia_emulator.inject_fault("getManifestForSimpleSearch", "reset", count=1, after_bytes=300)
+    result = run_operator(writer(output_path=f"file://{tmp_path}/m.csv", simple_search={"collections": COLLECTION}))
+    assert sorted(uids_in(result["path"])) == sorted(ct + mr)
+    assert [e for _, e in endpoints(tcia_emulator)].count("getManifestForSimpleSearch") == 2
