@@ -185,7 +185,7 @@ def _series_metadata_rows(hook: TciaHook, ep: Endpoint, uids: Iterator[str], siz
 
 
 def _read_rows(hook: TciaHook, call: Call) -> Rows:
-    with hook._open(call, expect="json") as body:
+    with hook.open_stream(call, expect="json") as body:
         return [row for row in iter_json_array(body, what=f"the answer to {_short(call)}") if isinstance(row, dict)]
 
 
@@ -214,7 +214,7 @@ def _simple_search_rows(hook: TciaHook, ep: Endpoint, criteria: SimpleSearch, si
 
 
 def _read_object(hook: TciaHook, call: Call) -> dict[str, Any]:
-    with hook._open(call, expect="json") as chunks:
+    with hook.open_stream(call, expect="json") as chunks:
         body = b"".join(chunks)
     if not body.strip():
         return {"resultSet": [], "totalPatients": 0}
