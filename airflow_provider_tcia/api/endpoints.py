@@ -284,13 +284,20 @@ SIMPLE_SEARCH_PARAMS = tuple(
         ("models", "ModelCriteria", "Equipment models"),
         ("software_versions", "SoftwareVersionCriteria", "Software versions"),
         ("patient_sexes", "PatientSexCriteria", "Patient sex codes (M, F, O)"),
-        ("date_range", "DateRangeCriteria", "(from, to) study dates, both included"),
+        ("date_range", "DateRangeCriteria", "(from, to) release dates, both included"),
+        ("patient_age_range", "PatientAgeRangeCriteria", "(from, to) patient age in years, both included"),
+        ("pixel_spacing_range", "PixelSpacingRangeCriteria", "(from, to) pixel spacing in mm, both included"),
+        ("slice_thickness_range", "SliceThicknessRangeCriteria", "(from, to) slice thickness in mm, both included"),
+        ("description", "DescriptionCriteria", "Words in the study or series description or protocol name"),
+        ("phantom", "PhantomCriteria", "exclude phantom patients or only them"),
         ("patient_ids", "PatientCriteria", "Patient IDs"),
         ("study_instance_uids", "StudyCriteria", "StudyInstanceUIDs"),
         ("series_instance_uids", "SeriesCriteria", "SeriesInstanceUIDs"),
         ("min_studies", "MinNumberOfStudiesCriteria", "At least this many studies"),
         ("third_party_analysis", "ThirdPartyAnalysis", "Third-party analyses only (True) or none (False)"),
         ("exclude_commercial", "ExcludeCommercialCriteria", "Leave out non-commercial licences"),
+        ("time_point_event", "TimePointCriteria", "The event a study's time point counts from"),
+        ("time_point_days", "TimePointCriteria", "(from, to) days from that event, one may be None"),
     )
 )
 

@@ -2,7 +2,8 @@
 
 getSimpleSearch (POST form, NBIA v4 only) selects *patients*: each criterion is a pair of form fields
 ``criteriaType{i}`` and ``value{i}`` (``i`` = 0, 1, …; a date range uses ``fromDate{i}``/``toDate{i}`` as
-MM-dd-yyyy), values of one criterion type are alternatives (any of them), different types must all hold;
+MM-dd-yyyy, the three numeric ranges ``from{i}``/``to{i}``, a time point ``eventType{i}``/``fromDay{i}``/
+``toDay{i}``), values of one list criterion are alternatives (any of them), different types must all hold;
 ``sortField``, ``sortDirection``, ``start`` and ``size`` are read unconditionally (a page of ``size`` patients
 from ``start``). The answer (nulls dropped)::
 
@@ -17,11 +18,38 @@ so in its names (``StudyIdentifier``, ``SeriesIdentifier``). One row per series 
 
 :class:`SimpleSearch` validates everything before anything is sent and renders the form (:meth:`SimpleSearch.form`);
 the hook fetches every page (:meth:`~airflow_provider_tcia.hooks.tcia.TciaHook.iter_simple_search`).
+
+What NBIA does with each criterion, read in CBIIT/NBIA-TCIA @865725e0: ``restUtil/SearchUtil.java``
+(``getPatients_v4``: the form), ``nbia-dao``'s ``search/DICOMQueryHandlerImpl.java`` and ``DICOMQueryHandler.java``
+(the HQL), ``query/DICOMQuery.java`` and ``ncia/criteria/*Criteria.java`` (how a criterion is kept):
+
+* A list criterion (collection, modality …) accumulates its values (any of them). Every other criterion is held
+  once, so of several sent the *last* counts (date range, the three ranges, description, phantom, time point,
+  exclude-commercial) — the builder sends each at most once.
+* ``DateRangeCriteria``: ``series.dateReleased`` (the *release* date, not the study date), days, both ends
+  included.
+* ``PatientAgeRangeCriteria``: the series' PatientAge as DICOM stores it (``045Y``, ``030M``, ``012W``) in whole
+  years — ``Y`` as is, months ``floor(/12)``, weeks ``floor(/52)``; days (``D``) and a missing age never match —
+  ``between from and to`` (both included; both must be given, else NBIA ignores the criterion).
+* ``PixelSpacingRangeCriteria``, ``SliceThicknessRangeCriteria``: a series with *any* image whose stored
+  PixelSpacing (the row spacing) or SliceThickness, in mm, is ``between from and to`` (both included); NBIA
+  parses both with ``Double.parseDouble`` (anything else: a 500).
+* ``DescriptionCriteria``: upper-cased, ``*`` a wildcard, whitespace collapsed, split into words (a ``"quoted
+  phrase"`` stays one); a series matches when *any* word is a substring of its study description, series
+  description or protocol name, case-insensitively.
+* ``PhantomCriteria``: ``1`` leaves out phantom patients (``qcSubject`` not ``YES``), ``2`` keeps only them, ``0``
+  (or anything else) filters nothing.
+* ``ExcludeCommercialCriteria``: only ``YES`` (any case) filters, leaving out series whose licence forbids
+  commercial use; any other value (``true`` too) filters nothing.
+* ``TimePointCriteria``: the study's LongitudinalTemporalEventType equals ``eventType{i}`` and its
+  LongitudinalTemporalOffsetFromEvent (days) is ``>= fromDay{i}`` and ``<= toDay{i}``; the event type and at least
+  one bound are required (NBIA fails otherwise), each bound a whole number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -37,6 +65,8 @@ SORT_FIELDS = ("subject", "collection", "study", "series", "totalNumberOfStudies
 SORT_DIRECTIONS = ("ascending", "descending")
 #: The date format of ``fromDate{i}``/``toDate{i}``.
 DATE_FORMAT = "%m-%d-%Y"
+#: ``phantom=`` -> PhantomCriteria's value (NBIA's ``ExcludePhantom`` ``1``, ``PhantomOnly`` ``2``).
+PHANTOM_OPTIONS = {"exclude": "1", "only": "2"}
 
 #: The columns of a flattened row, in order.
 COLUMNS = (
@@ -53,6 +83,8 @@ INTEGER_COLUMNS = ("StudyIdentifier", "SeriesIdentifier", "TotalNumberOfStudies"
 
 Values = tuple[str, ...]
 Direction = Literal["ascending", "descending"]
+Range = tuple[float, float]
+DayBounds = tuple[int | None, int | None]
 
 #: (field, NBIA's criteriaType) of the criteria that take one value each, in the order they are sent.
 _VALUE_CRITERIA = (
@@ -69,6 +101,13 @@ _VALUE_CRITERIA = (
     ("series_instance_uids", "SeriesCriteria"),
 )
 _UID_FIELDS = ("study_instance_uids", "series_instance_uids")
+_LIST_FIELDS = frozenset(name for name, _ in _VALUE_CRITERIA)
+#: (field, NBIA's criteriaType, what is measured) of the numeric ranges sent as ``from{i}``/``to{i}``.
+_RANGE_CRITERIA = (
+    ("patient_age_range", "PatientAgeRangeCriteria", "years"),
+    ("pixel_spacing_range", "PixelSpacingRangeCriteria", "mm"),
+    ("slice_thickness_range", "SliceThicknessRangeCriteria", "mm"),
+)
 #: Fields that are not criteria.
 _SORTING = ("sort_field", "sort_direction")
 
@@ -91,16 +130,32 @@ class SimpleSearch:
     :param models: equipment models (``ModelCriteria``).
     :param software_versions: software versions (``SoftwareVersionCriteria``).
     :param patient_sexes: DICOM patient sex codes (``PatientSexCriteria``): ``M``, ``F`` or ``O``.
-    :param date_range: ``(from, to)``, both included: dates, datetimes or ISO-8601 strings
-        (``DateRangeCriteria``, sent as MM-dd-yyyy).
+    :param date_range: ``(from, to)`` *release* dates (NBIA's ``series.dateReleased``, not the study date), both
+        included: dates, datetimes or ISO-8601 strings (``DateRangeCriteria``, sent as MM-dd-yyyy).
+    :param patient_age_range: ``(from, to)`` patient age in years, both included (``PatientAgeRangeCriteria``):
+        NBIA reads the DICOM age (``045Y``; months and weeks rounded down to years; a series without an age or
+        with an age in days never matches).
+    :param pixel_spacing_range: ``(from, to)`` pixel spacing in mm, both included (``PixelSpacingRangeCriteria``):
+        series with an image whose row spacing is in the range.
+    :param slice_thickness_range: ``(from, to)`` slice thickness in mm, both included
+        (``SliceThicknessRangeCriteria``): series with an image whose SliceThickness is in the range.
+    :param description: words to look for (``DescriptionCriteria``): a series matches when *any* word is part of
+        its study description, series description or protocol name, case-insensitively; ``*`` is a wildcard and
+        a ``"quoted phrase"`` is one word.
+    :param phantom: ``"exclude"`` leaves out phantom patients, ``"only"`` keeps only them (``PhantomCriteria``
+        ``1``/``2``); leave it out to include them.
     :param patient_ids: patient IDs (``PatientCriteria``).
     :param study_instance_uids: StudyInstanceUIDs (``StudyCriteria``), each checked as a DICOM UID.
     :param series_instance_uids: SeriesInstanceUIDs (``SeriesCriteria``), each checked as a DICOM UID.
     :param min_studies: only patients with at least this many studies (``MinNumberOfStudiesCriteria``).
     :param third_party_analysis: only series that are (``True``) or are not (``False``) third-party analyses
         (``ThirdPartyAnalysis``).
-    :param exclude_commercial: leave out collections whose licence forbids commercial use
-        (``ExcludeCommercialCriteria``).
+    :param exclude_commercial: leave out series whose licence forbids commercial use
+        (``ExcludeCommercialCriteria`` ``YES``: NBIA filters on nothing else).
+    :param time_point_event: the clinical event the study's time point counts from (``TimePointCriteria``
+        ``eventType``: the study's LongitudinalTemporalEventType, matched exactly); needs ``time_point_days``.
+    :param time_point_days: ``(from, to)`` days from that event (LongitudinalTemporalOffsetFromEvent), whole
+        numbers, negative for before it, both included; one end may be ``None`` (open).
     :param sort_field: how NBIA orders the patients: one of :data:`SORT_FIELDS` (``subject``: patient ID).
     :param sort_direction: ``ascending`` or ``descending``.
     """
@@ -115,12 +170,19 @@ class SimpleSearch:
     software_versions: Values = ()
     patient_sexes: Values = ()
     date_range: tuple[dt.date, dt.date] | None = None
+    patient_age_range: Range | None = None
+    pixel_spacing_range: Range | None = None
+    slice_thickness_range: Range | None = None
+    description: str | None = None
+    phantom: Literal["exclude", "only"] | None = None
     patient_ids: Values = ()
     study_instance_uids: Values = ()
     series_instance_uids: Values = ()
     min_studies: int | None = None
     third_party_analysis: bool | None = None
     exclude_commercial: bool = False
+    time_point_event: str | None = None
+    time_point_days: DayBounds | None = None
     sort_field: str = "subject"
     sort_direction: Direction = "ascending"
 
@@ -137,12 +199,19 @@ class SimpleSearch:
         software_versions: str | Iterable[str] | None = None,
         patient_sexes: str | Iterable[str] | None = None,
         date_range: tuple[str | dt.date, str | dt.date] | list[str | dt.date] | None = None,
+        patient_age_range: tuple[float | str, float | str] | list[float | str] | None = None,
+        pixel_spacing_range: tuple[float | str, float | str] | list[float | str] | None = None,
+        slice_thickness_range: tuple[float | str, float | str] | list[float | str] | None = None,
+        description: str | None = None,
+        phantom: str | None = None,
         patient_ids: str | Iterable[str] | None = None,
         study_instance_uids: str | Iterable[str] | None = None,
         series_instance_uids: str | Iterable[str] | None = None,
         min_studies: int | str | None = None,
         third_party_analysis: bool | None = None,
         exclude_commercial: bool = False,
+        time_point_event: str | None = None,
+        time_point_days: tuple[int | str | None, int | str | None] | list[int | str | None] | None = None,
         sort_field: str = "subject",
         sort_direction: str = "ascending",
     ) -> None:
@@ -156,11 +225,23 @@ class SimpleSearch:
             object.__setattr__(self, name, _values(name, value))
         object.__setattr__(self, "all_modalities", _flag("all_modalities", all_modalities))
         object.__setattr__(self, "date_range", _date_range(date_range))
+        ranges = {
+            "patient_age_range": patient_age_range,
+            "pixel_spacing_range": pixel_spacing_range,
+            "slice_thickness_range": slice_thickness_range,
+        }
+        for name, _kind, unit in _RANGE_CRITERIA:
+            object.__setattr__(self, name, _range(name, ranges[name], unit))
+        object.__setattr__(self, "description", _description(description))
+        object.__setattr__(self, "phantom", _phantom(phantom))
         object.__setattr__(self, "min_studies", _min_studies(min_studies))
         if third_party_analysis is not None:
             third_party_analysis = _flag("third_party_analysis", third_party_analysis)
         object.__setattr__(self, "third_party_analysis", third_party_analysis)
         object.__setattr__(self, "exclude_commercial", _flag("exclude_commercial", exclude_commercial))
+        event, days = _time_point(time_point_event, time_point_days)
+        object.__setattr__(self, "time_point_event", event)
+        object.__setattr__(self, "time_point_days", days)
         if sort_field not in SORT_FIELDS:
             raise TciaBadRequestError(f"sort_field={sort_field!r} is not one of {', '.join(SORT_FIELDS)}")
         if sort_direction not in SORT_DIRECTIONS:
@@ -172,7 +253,7 @@ class SimpleSearch:
         if not self.criteria():
             raise TciaBadRequestError(
                 "getSimpleSearch needs at least one criterion (collections, modalities, body_parts, date_range, "
-                "patient_ids …); without one it would list the whole archive. Nothing was sent"
+                "patient_ids, description …); without one it would list the whole archive. Nothing was sent"
             )
 
     @classmethod
@@ -203,12 +284,29 @@ class SimpleSearch:
                     (("fromDate", start.strftime(DATE_FORMAT)), ("toDate", end.strftime(DATE_FORMAT))),
                 )
             )
+        for name, kind, _unit in _RANGE_CRITERIA:
+            bounds = getattr(self, name)
+            if bounds is not None:
+                out.append((kind, (("from", _number_text(bounds[0])), ("to", _number_text(bounds[1])))))
+        if self.description is not None:
+            out.append(("DescriptionCriteria", (("value", self.description),)))
+        if self.phantom is not None:
+            out.append(("PhantomCriteria", (("value", PHANTOM_OPTIONS[self.phantom]),)))
         if self.min_studies is not None:
             out.append(("MinNumberOfStudiesCriteria", (("value", str(self.min_studies)),)))
         if self.third_party_analysis is not None:
             out.append(("ThirdPartyAnalysis", (("value", "yes" if self.third_party_analysis else "no"),)))
         if self.exclude_commercial:
-            out.append(("ExcludeCommercialCriteria", (("value", "true"),)))
+            out.append(("ExcludeCommercialCriteria", (("value", "YES"),)))
+        if self.time_point_event is not None and self.time_point_days is not None:
+            low, high = self.time_point_days
+            days = (("fromDay", low), ("toDay", high))
+            out.append(
+                (
+                    "TimePointCriteria",
+                    (("eventType", self.time_point_event), *((k, str(v)) for k, v in days if v is not None)),
+                )
+            )
         return out
 
     def form(self, start: int, size: int) -> list[tuple[str, str]]:
@@ -232,7 +330,7 @@ class SimpleSearch:
             value = getattr(self, f.name)
             if f.name in _SORTING or value in ((), None, False):
                 continue
-            if isinstance(value, tuple) and f.name != "date_range":
+            if f.name in _LIST_FIELDS:
                 value = list(value)
             elif f.name == "date_range":
                 value = tuple(d.isoformat() for d in value)
@@ -338,6 +436,102 @@ def _date_range(value: object) -> tuple[dt.date, dt.date] | None:
     if start > end:
         raise TciaBadRequestError(f"date_range starts after it ends: {start.isoformat()} > {end.isoformat()}")
     return start, end
+
+
+def _pair(name: str, value: object) -> list[Any]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise TciaBadRequestError(f"{name} must be a pair (from, to), not {shown(value)}")
+    pair = list(value)
+    if len(pair) != 2:
+        raise TciaBadRequestError(f"{name} must be a pair (from, to), not {len(pair)} values {shown(value)}")
+    return pair
+
+
+def _range(name: str, value: object, unit: str) -> Range | None:
+    """A (from, to) of non-negative numbers, ``from <= to`` (numbers rendered from a template as text too)."""
+    if value is None:
+        return None
+    bounds: list[float] = []
+    for i, item in enumerate(_pair(name, value)):
+        number: object = item
+        if isinstance(item, str):
+            try:
+                number = float(item.strip())
+            except ValueError:
+                raise TciaBadRequestError(f"{name}[{i}] must be a number of {unit}, not {shown(item)}") from None
+        if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+            raise TciaBadRequestError(f"{name}[{i}] must be a number of {unit}, not {shown(item)}")
+        if number < 0:
+            raise TciaBadRequestError(f"{name}[{i}] must not be negative, not {shown(item)}")
+        bounds.append(number)
+    low, high = bounds
+    if low > high:
+        raise TciaBadRequestError(f"{name} starts after it ends: {shown(low)} > {shown(high)}")
+    return low, high
+
+
+def _number_text(value: float) -> str:
+    """A bound as the form sends it: ``40``, ``0.5`` (NBIA parses it as a double, or puts it in SQL as is)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _description(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TciaBadRequestError(f"description must be a string of words, not {shown(value)}")
+    text = " ".join(value.split())
+    if not text.replace('"', "").strip():
+        raise TciaBadRequestError("description is empty; give words to look for or leave it out")
+    return text
+
+
+def _phantom(value: object) -> Literal["exclude", "only"] | None:
+    if value is None:
+        return None
+    option = value.strip().lower() if isinstance(value, str) else value
+    if option == "exclude":
+        return "exclude"
+    if option == "only":
+        return "only"
+    raise TciaBadRequestError(
+        f"phantom must be 'exclude' or 'only' (leave it out to include phantoms), not {shown(value)}"
+    )
+
+
+def _day(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or text.lower() == "none":
+            return None  # (an open end rendered from a template)
+        if text.lstrip("+-").isdigit():
+            value = int(text)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TciaBadRequestError(f"{name} must be a whole number of days or None, not {shown(value)}")
+    return value
+
+
+def _time_point(event: object, days: object) -> tuple[str | None, DayBounds | None]:
+    if event is None and days is None:
+        return None, None
+    if event is None or days is None:
+        raise TciaBadRequestError(
+            "time_point_event and time_point_days go together (NBIA's TimePointCriteria needs the event type and "
+            "days from it)"
+        )
+    if not isinstance(event, str) or len(event.strip()) < 2:
+        raise TciaBadRequestError(
+            f"time_point_event must name an event type (two characters at least: NBIA ignores a shorter one), "
+            f"not {shown(event)}"
+        )
+    low, high = (_day(f"time_point_days[{i}]", v) for i, v in enumerate(_pair("time_point_days", days)))
+    if low is None and high is None:
+        raise TciaBadRequestError("time_point_days needs a from or a to day (NBIA refuses neither)")
+    if low is not None and high is not None and low > high:
+        raise TciaBadRequestError(f"time_point_days starts after it ends: {low} > {high}")
+    return event.strip(), (low, high)
 
 
 def _min_studies(value: object) -> int | None:

@@ -48,6 +48,12 @@ class Collection:
     doi: str = ""
 
     @property
+    def commercial_use(self) -> bool:
+        """Whether its licence allows commercial use (NBIA's licence ``commercialUse``; a CC "NonCommercial"
+        licence does not). NBIA marks the series of a collection that does not ``excludeCommercial=YES``."""
+        return "noncommercial" not in self.license_name.replace("-", "").lower() and "/by-nc" not in self.license_uri
+
+    @property
     def license_text(self) -> str:
         return (
             f"The images of {self.name} are provided by The Cancer Imaging Archive under the "
@@ -80,6 +86,10 @@ class Study:
     patient_age: str | None = None
     study_id: str | None = None
     admitting_diagnoses: str | None = None
+    event_type: str | None = None
+    """LongitudinalTemporalEventType: the clinical event its time point counts from (NBIA's TimePointCriteria)."""
+    days_from_event: int | None = None
+    """LongitudinalTemporalOffsetFromEvent: days from that event (negative before it)."""
 
 
 @dataclass(frozen=True)
@@ -711,6 +721,12 @@ class Dataset:
         patient_sex: str = "O",
         rows: int = 256,
         columns: int = 256,
+        license_name: str | None = None,
+        license_uri: str | None = None,
+        phantom: bool = False,
+        patient_age: str | None = None,
+        event_type: str | None = None,
+        days_from_event: int | None = None,
     ) -> dict[str, object]:
         """Publish new series — and the study, patient and collection they need when those are new.
 
@@ -722,6 +738,13 @@ class Dataset:
         :param rows: the new series' frame height (pixels).
         :param columns: the new series' frame width (pixels).
         :param released: the release date (``YYYY-MM-DD`` or a date); today by default.
+        :param license_name: a new collection's licence (default CC BY 3.0; a "NonCommercial" one makes its
+            series ``excludeCommercial``).
+        :param license_uri: a new collection's licence URI.
+        :param phantom: a new patient is a phantom (NBIA's ``qcSubject`` ``YES``).
+        :param patient_age: a new study's PatientAge, as DICOM writes it (``045Y``).
+        :param event_type: a new study's LongitudinalTemporalEventType (its time point's event).
+        :param days_from_event: a new study's LongitudinalTemporalOffsetFromEvent (days).
         :return: ``collection``, ``patient_id``, ``study_instance_uid``, ``series_instance_uids``, ``released``.
         """
         if series_count < 1 or image_count < 1:
@@ -733,11 +756,14 @@ class Dataset:
         with self._lock:
             n = next(self._counter)
             if collection not in self._collections:
-                self._collections[collection] = Collection(collection, site="EMULATOR")
+                licence = {"license_name": license_name or CC_BY_3, "license_uri": license_uri or CC_BY_3_URI}
+                self._collections[collection] = Collection(collection, site="EMULATOR", **licence)
             if patient_id is None:
                 patient_id = f"{collection}-NEW-{n:04d}"
             if (collection, patient_id) not in self._patients:
-                self._patients[(collection, patient_id)] = Patient(collection, patient_id, patient_id, patient_sex)
+                self._patients[(collection, patient_id)] = Patient(
+                    collection, patient_id, patient_id, patient_sex, phantom="YES" if phantom else "NO"
+                )
             if study_instance_uid is None:
                 study_instance_uid = hashed_uid(f"{EMULATOR_UID_ROOT}.3.", "study", collection, n)
             existing = self._studies.get(study_instance_uid)
@@ -745,8 +771,10 @@ class Dataset:
                 raise ValueError(f"study {study_instance_uid} belongs to {existing.collection}/{existing.patient_id}")
             if existing is None:
                 self._studies[study_instance_uid] = Study(
-                    collection, patient_id, study_instance_uid, study_day, description or "PUBLISHED STUDY"
-                )
+                    collection, patient_id, study_instance_uid, study_day, description or "PUBLISHED STUDY",
+                    patient_age=patient_age, event_type=event_type,
+                    days_from_event=None if days_from_event is None else int(days_from_event),
+                )  # fmt: skip
             uids = []
             base = sum(1 for s in self._series.values() if s.study_instance_uid == study_instance_uid)
             for k in range(series_count):

@@ -213,6 +213,24 @@ class SeriesTemplate:
         return location, (location - middle) / (self.phantom().extent_mm / 2)
 
     @cached_property
+    def _pixel_spacing_text(self) -> str:
+        spacing = self.phantom().field_of_view_mm / min(self.rows, self.columns)
+        return f"{_ds(spacing)}\\{_ds(spacing)}"
+
+    @property
+    def pixel_spacing_mm(self) -> float:
+        """The row spacing its files' PixelSpacing (0028,0030) says, in mm (what NBIA stores and searches)."""
+        return float(str(self.attributes.get("PixelSpacing") or self._pixel_spacing_text).split("\\")[0])
+
+    @property
+    def slice_thickness_mm(self) -> float | None:
+        """The SliceThickness (0018,0050) its files carry, in mm; ``None`` for projection images (they have none)."""
+        given = self.attributes.get("SliceThickness")
+        if given:
+            return float(given)
+        return None if self.phantom().projection else float(_ds(self.slice_spacing))
+
+    @cached_property
     def _static(self) -> tuple[tuple[int, bytes], ...]:
         phantom = self.phantom()
         values = dict(self.attributes)
@@ -221,8 +239,7 @@ class SeriesTemplate:
             raise ValueError(f"not series-level DICOM keywords: {sorted(unknown)}")
         values.setdefault("ImageType", "ORIGINAL\\PRIMARY" if phantom.projection else "ORIGINAL\\PRIMARY\\AXIAL")
         values["SOPClassUID"] = self.sop_class_uid
-        spacing = phantom.field_of_view_mm / min(self.rows, self.columns)
-        values.setdefault("PixelSpacing", f"{_ds(spacing)}\\{_ds(spacing)}")
+        values.setdefault("PixelSpacing", self._pixel_spacing_text)
         if not phantom.projection:
             values.setdefault("ImageOrientationPatient", "1\\0\\0\\0\\1\\0")
             values.setdefault("SliceThickness", _ds(self.slice_spacing))

@@ -1,11 +1,23 @@
 """NBIA v4's getSimpleSearch over the emulator's data: a form in, the answer (or NBIA's error) out.
 
-Reads the form as NBIA's ``SearchUtil`` does: ``criteriaType{i}`` for ``i`` = 0, 1, … until one is missing,
-with ``value{i}`` (``fromDate{i}``/``toDate{i}`` as MM-dd-yyyy for ``DateRangeCriteria``); values of one type
-are alternatives, different types must all hold; an unknown criteria type is ignored; ``sortField``,
-``sortDirection``, ``start`` and ``size`` are required (NBIA reads them unconditionally and fails with 500
-without them). Sorting is ``ResultSetSorter``'s (an unknown field sorts by collection). A page is
+Reads the form as NBIA's ``SearchUtil.getPatients_v4`` does: ``criteriaType{i}`` for ``i`` = 0, 1, … until one is
+missing, with ``value{i}`` (``fromDate{i}``/``toDate{i}`` as MM-dd-yyyy for ``DateRangeCriteria``, ``from{i}``/
+``to{i}`` for the age, pixel-spacing and slice-thickness ranges, ``eventType{i}``/``fromDay{i}``/``toDay{i}`` for
+``TimePointCriteria``); values of a list criterion are alternatives, different types must all hold, and of a
+criterion NBIA holds once (every non-list one) the last sent counts; an unknown criteria type is ignored;
+``sortField``, ``sortDirection``, ``start`` and ``size`` are required (NBIA reads them unconditionally and fails
+with 500 without them). Sorting is ``ResultSetSorter``'s (an unknown field sorts by collection). A page is
 ``resultSet[start:start + size]``; a ``start`` beyond the result is NBIA's 500.
+
+Each criterion is matched as ``DICOMQueryHandlerImpl`` writes its HQL (see
+:mod:`airflow_provider_tcia.api.simple_search` for the semantics and the files), but for one: the date range
+is on the study date (NBIA's is on the series' *release* date; the example DAGs' tests still expect study
+dates); the age on the study's PatientAge in whole years; pixel spacing and slice thickness on what the
+series' DICOM files carry (:attr:`~.dicom.SeriesTemplate.pixel_spacing_mm`, ``slice_thickness_mm`` — a
+projection image has no SliceThickness and never matches); the description's words on the study description,
+series description and protocol name; phantoms on the patient's ``Phantom``; exclude-commercial on the
+collection's licence; the time point on the study's event type and days from it. A malformed value NBIA parses
+(a date, a number, a day) is NBIA's 500.
 
 The emulator is stricter than the server in one way, v4's parameter validation: a form field that is none of
 the above is a 400 ``Invalid parameter(s): …``.
@@ -23,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_tcia.emulator.dataset import Dataset, Patient, Series
+from airflow_provider_tcia.emulator.dataset import Dataset, Patient, Series, Study
 
 #: Fields that are not indexed.
 PLAIN_FIELDS = ("sortField", "sortDirection", "start", "size", "tool")
@@ -83,9 +95,15 @@ class _Hit:
 @dataclass
 class _Criteria:
     values: dict[str, set[str]] = field(default_factory=dict)
-    date_ranges: list[tuple[dt.date, dt.date]] = field(default_factory=list)
+    date_range: tuple[dt.date, dt.date] | None = None
     min_studies: int | None = None
     modalities_anded: bool = False
+    #: criteriaType (lower-case) -> (from, to) of the numeric ranges.
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    description: list[re.Pattern[str]] | None = None
+    phantom: str | None = None
+    exclude_commercial: bool = False
+    time_point: tuple[str, int | None, int | None] | None = None
 
 
 def check_fields(form: Iterable[tuple[str, str]]) -> None:
@@ -142,7 +160,25 @@ def _criteria(form: Mapping[str, str]) -> _Criteria:
         kind = form[f"criteriaType{i}"].strip().lower()
         value = form.get(f"value{i}")
         if kind == "daterangecriteria":
-            criteria.date_ranges.append((_date(form.get(f"fromDate{i}")), _date(form.get(f"toDate{i}"))))
+            criteria.date_range = (_date(form.get(f"fromDate{i}")), _date(form.get(f"toDate{i}")))
+        elif kind == "patientagerangecriteria":
+            low, high = form.get(f"from{i}"), form.get(f"to{i}")
+            if low is None or high is None:
+                raise SearchError(500, SERVER_ERROR)  # (NBIA reads both unconditionally)
+            if low and high:  # (an empty one: NBIA writes no condition)
+                criteria.ranges[kind] = (_number(low), _number(high))
+            else:
+                criteria.ranges.pop(kind, None)
+        elif kind in ("pixelspacingrangecriteria", "slicethicknessrangecriteria"):
+            criteria.ranges[kind] = (_number(form.get(f"from{i}")), _number(form.get(f"to{i}")))
+        elif kind == "descriptioncriteria":
+            criteria.description = _description(_required(value))
+        elif kind == "phantomcriteria":
+            criteria.phantom = _required(value).upper()
+        elif kind == "excludecommercialcriteria":
+            criteria.exclude_commercial = _required(value).upper() == "YES"
+        elif kind == "timepointcriteria":
+            criteria.time_point = _time_point(form, i)
         elif kind == "minnumberofstudiescriteria":
             try:
                 criteria.min_studies = int(value or "")
@@ -151,11 +187,15 @@ def _criteria(form: Mapping[str, str]) -> _Criteria:
         elif kind == "modalityandedsearchcriteria":
             criteria.modalities_anded = (value or "").strip().lower() == "all"
         elif kind in _MATCHERS:
-            if value is None:
-                raise SearchError(500, SERVER_ERROR)  # NBIA reads value{i} unconditionally
-            criteria.values.setdefault(kind, set()).add(value)
+            criteria.values.setdefault(kind, set()).add(_required(value))
         i += 1
     return criteria
+
+
+def _required(value: str | None) -> str:
+    if value is None:
+        raise SearchError(500, SERVER_ERROR)  # NBIA reads value{i} unconditionally
+    return value
 
 
 def _date(text: str | None) -> dt.date:
@@ -163,6 +203,48 @@ def _date(text: str | None) -> dt.date:
         return dt.datetime.strptime((text or "").strip(), "%m-%d-%Y").date()
     except ValueError:
         raise SearchError(500, SERVER_ERROR) from None
+
+
+def _number(text: str | None) -> float:
+    """Java's ``Double.parseDouble`` (or SQL's number): anything else is NBIA's 500."""
+    try:
+        number = float((text or "").strip())
+    except ValueError:
+        raise SearchError(500, SERVER_ERROR) from None
+    if number != number:  # NaN
+        raise SearchError(500, SERVER_ERROR)
+    return number
+
+
+def _description(text: str) -> list[re.Pattern[str]] | None:
+    """``processDescription``: upper-cased, ``*`` -> ``%``, whitespace collapsed, words split on spaces outside
+    double quotes, quotes dropped; each word a ``LIKE '%word%'`` (``%`` and ``_`` SQL's wildcards)."""
+    text = re.sub(r"\s+", " ", text.upper().replace("*", "%"))
+    if not text:
+        return None
+    words = re.split(r' (?=(?:[^"]*"[^"]*")*[^"]*$)', text)
+    patterns = []
+    for word in words:
+        like = word.replace('"', "")
+        body = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in like)
+        patterns.append(re.compile(f".*{body}.*", re.DOTALL))
+    return patterns
+
+
+def _time_point(form: Mapping[str, str], i: int) -> tuple[str, int | None, int | None]:
+    """SearchUtil's TimePointCriteria: ``fromDay``/``toDay`` parsed as integers when not empty; no
+    ``eventType``, or neither day, is an error (a 500)."""
+    days = []
+    for name in ("fromDay", "toDay"):
+        text = form.get(f"{name}{i}") or ""
+        try:
+            days.append(int(text) if text else None)
+        except ValueError:
+            raise SearchError(500, SERVER_ERROR) from None
+    event = form.get(f"eventType{i}")
+    if event is None or (days[0] is None and days[1] is None):
+        raise SearchError(500, SERVER_ERROR)
+    return event, days[0], days[1]
 
 
 # --- matching ---------------------------------------------------------------------------------------------
@@ -184,9 +266,25 @@ _MATCHERS = {
     "patientcriteria": lambda s, p: s.patient_id,
     "studycriteria": lambda s, p: s.study_instance_uid,
     "seriescriteria": lambda s, p: s.series_instance_uid,
-    "phantomcriteria": lambda s, p: p.phantom,
     "thirdpartyanalysis": lambda s, p: _third_party(s),
 }
+
+
+def _age_in_years(age: str | None) -> int | None:
+    """NBIA's ``CASE``: ``045Y`` -> 45, months and weeks rounded down to years, anything else (days) NULL."""
+    text = (age or "").strip().lower()
+    divisors = {"y": 1, "m": 12, "w": 52}
+    if not text or text[-1] not in divisors:
+        return None
+    try:
+        return int(float(text[:-1])) // divisors[text[-1]]
+    except ValueError:
+        return None
+
+
+def _description_matches(patterns: list[re.Pattern[str]], s: Series, study: Study | None) -> bool:
+    texts = [(t or "").upper() for t in ((study.description if study else None), s.description, s.protocol)]
+    return any(p.fullmatch(t) for p in patterns for t in texts if t)
 
 
 def _search(data: Dataset, criteria: _Criteria) -> list[_Hit]:
@@ -230,11 +328,44 @@ def _admits(data: Dataset, criteria: _Criteria, s: Series, patient: Patient) -> 
             wanted = {w.strip().lower() for w in wanted}
         if offered not in wanted:
             return False
-    if criteria.date_ranges:
-        study = data.study(s.study_instance_uid)
+    study = data.study(s.study_instance_uid)
+    if criteria.date_range is not None:
+        # (NBIA compares series.dateReleased; the emulator still the study date: docs/emulator.md, Limits)
+        first_day, last_day = criteria.date_range
         day = study.study_date if study else None
-        if day is None or not all(lo <= day <= hi for lo, hi in criteria.date_ranges):
+        if day is None or not first_day <= day <= last_day:
             return False
+    if criteria.phantom == "2" and patient.phantom != "YES":
+        return False
+    if criteria.phantom == "1" and patient.phantom == "YES":
+        return False
+    if criteria.exclude_commercial:
+        collection = data.collection(s.collection)
+        if collection is not None and not collection.commercial_use:
+            return False
+    if "patientagerangecriteria" in criteria.ranges:
+        low, high = criteria.ranges["patientagerangecriteria"]
+        years = _age_in_years(study.patient_age if study else None)
+        if years is None or not low <= years <= high:
+            return False
+    if criteria.description is not None and not _description_matches(criteria.description, s, study):
+        return False
+    if criteria.time_point is not None:
+        event, first, last = criteria.time_point
+        if study is None or (len(event) > 1 and study.event_type != event):
+            return False  # (NBIA compares the event only when it is longer than one character)
+        offset = study.days_from_event
+        if offset is None or (first is not None and offset < first) or (last is not None and offset > last):
+            return False  # (TimePointCriteria always has a bound, so a study without an offset never matches)
+    for kind, measure in (
+        ("pixelspacingrangecriteria", lambda t: t.pixel_spacing_mm),
+        ("slicethicknessrangecriteria", lambda t: t.slice_thickness_mm),
+    ):
+        if kind in criteria.ranges:
+            low, high = criteria.ranges[kind]
+            value = measure(data.template(s))  # (every file of a series carries the same value)
+            if value is None or not low <= value <= high:
+                return False
     return True
 
 

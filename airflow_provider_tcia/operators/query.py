@@ -969,14 +969,21 @@ class TciaGetSimpleSearchOperator(TciaQueryOperator):
     :param models: Equipment models. Templated.
     :param software_versions: Software versions. Templated.
     :param patient_sexes: Patient sex codes (M, F, O). Templated.
-    :param date_range: (from, to) study dates, both included: dates or ISO-8601 strings, e.g.
-        ``("{{ macros.ds_add(ds, -30) }}", "{{ ds }}")``. Templated.
+    :param date_range: (from, to) release dates (NBIA's series.dateReleased), both included: dates or ISO-8601
+        strings, e.g. ``("{{ macros.ds_add(ds, -30) }}", "{{ ds }}")``. Templated.
+    :param patient_age_range: (from, to) patient age in years, both included. Templated.
+    :param pixel_spacing_range: (from, to) pixel spacing in mm, both included. Templated.
+    :param slice_thickness_range: (from, to) slice thickness in mm, both included. Templated.
+    :param description: Words in the study or series description or protocol name (any of them). Templated.
+    :param phantom: ``exclude`` phantom patients or ``only`` them. Templated.
     :param patient_ids: Patient IDs. Templated.
     :param study_instance_uids: StudyInstanceUIDs. Templated.
     :param series_instance_uids: SeriesInstanceUIDs. Templated.
     :param min_studies: At least this many studies. Templated.
     :param third_party_analysis: Third-party analyses only (True) or none (False). Templated.
     :param exclude_commercial: Leave out non-commercial licences. Templated.
+    :param time_point_event: The event a study's time point counts from (with ``time_point_days``). Templated.
+    :param time_point_days: (from, to) days from that event, both included, one may be None. Templated.
     :param sort_field: how NBIA orders the patients (``subject``, ``collection`` …). Templated.
     :param sort_direction: ``ascending`` or ``descending``. Templated.
     :param page_size: patients per request (default :data:`~airflow_provider_tcia.api.simple_search.PAGE_SIZE`).
@@ -1001,12 +1008,19 @@ class TciaGetSimpleSearchOperator(TciaQueryOperator):
         software_versions: str | Sequence[str] | None = None,
         patient_sexes: str | Sequence[str] | None = None,
         date_range: Sequence[str | dt.date] | None = None,
+        patient_age_range: Sequence[float | str] | None = None,
+        pixel_spacing_range: Sequence[float | str] | None = None,
+        slice_thickness_range: Sequence[float | str] | None = None,
+        description: str | None = None,
+        phantom: str | None = None,
         patient_ids: str | Sequence[str] | None = None,
         study_instance_uids: str | Sequence[str] | None = None,
         series_instance_uids: str | Sequence[str] | None = None,
         min_studies: int | str | None = None,
         third_party_analysis: bool | str | None = None,
         exclude_commercial: bool | str = False,
+        time_point_event: str | None = None,
+        time_point_days: Sequence[int | str | None] | None = None,
         sort_field: str = "subject",
         sort_direction: str = "ascending",
         page_size: int = simple_search.PAGE_SIZE,
@@ -1023,12 +1037,19 @@ class TciaGetSimpleSearchOperator(TciaQueryOperator):
         self.software_versions = software_versions
         self.patient_sexes = patient_sexes
         self.date_range = date_range
+        self.patient_age_range = patient_age_range
+        self.pixel_spacing_range = pixel_spacing_range
+        self.slice_thickness_range = slice_thickness_range
+        self.description = description
+        self.phantom = phantom
         self.patient_ids = patient_ids
         self.study_instance_uids = study_instance_uids
         self.series_instance_uids = series_instance_uids
         self.min_studies = min_studies
         self.third_party_analysis = third_party_analysis
         self.exclude_commercial = exclude_commercial
+        self.time_point_event = time_point_event
+        self.time_point_days = time_point_days
         self.sort_field = sort_field
         self.sort_direction = sort_direction
         self.page_size = simple_search.check_page_size(page_size)

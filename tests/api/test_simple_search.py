@@ -100,6 +100,85 @@ def test_flatten_gives_one_row_per_series():
         total_patients({"totalPatients": "2"})
 
 
+def test_the_new_criteria_are_sent_as_nbia_reads_them():
+    """SearchUtil.getPatients_v4: ranges as from{i}/to{i}, a description and a phantom option as value{i},
+    exclude-commercial as YES (DataLicenseCriteria filters on nothing else), a time point as eventType{i} with
+    fromDay{i}/toDay{i} only for the ends given."""
+    criteria = SimpleSearch(
+        patient_age_range=(40, "60"),
+        pixel_spacing_range=[0.5, 1.25],
+        slice_thickness_range=("1.0", 5),
+        description='  ax  "t1 post" ',
+        phantom="Exclude",
+        exclude_commercial=True,
+        time_point_event="Diagnosis",
+        time_point_days=(-30, None),
+    )
+    assert criteria.form(0, 10) == [
+        ("criteriaType0", "PatientAgeRangeCriteria"), ("from0", "40"), ("to0", "60"),
+        ("criteriaType1", "PixelSpacingRangeCriteria"), ("from1", "0.5"), ("to1", "1.25"),
+        ("criteriaType2", "SliceThicknessRangeCriteria"), ("from2", "1"), ("to2", "5"),
+        ("criteriaType3", "DescriptionCriteria"), ("value3", 'ax "t1 post"'),
+        ("criteriaType4", "PhantomCriteria"), ("value4", "1"),
+        ("criteriaType5", "ExcludeCommercialCriteria"), ("value5", "YES"),
+        ("criteriaType6", "TimePointCriteria"), ("eventType6", "Diagnosis"), ("fromDay6", "-30"),
+        ("sortField", "subject"), ("sortDirection", "ascending"), ("start", "0"), ("size", "10"),
+    ]  # fmt: skip
+    assert SimpleSearch(phantom="only").criteria() == [("PhantomCriteria", (("value", "2"),))]
+    assert SimpleSearch(time_point_event="Diagnosis", time_point_days=("0", "365")).criteria() == [
+        ("TimePointCriteria", (("eventType", "Diagnosis"), ("fromDay", "0"), ("toDay", "365")))
+    ]
+    # each one counts as a criterion on its own
+    assert SimpleSearch(description="flair").criteria() == [("DescriptionCriteria", (("value", "flair"),))]
+
+
+def test_the_new_criteria_from_a_mapping_as_a_template_renders_them():
+    criteria = SimpleSearch.from_mapping(
+        {
+            "patient_age_range": ["40", "60.5"],
+            "slice_thickness_range": ("0", "2.5"),
+            "phantom": "only",
+            "time_point_event": "Diagnosis",
+            "time_point_days": ["None", "30"],
+        }
+    )
+    assert criteria.patient_age_range == (40.0, 60.5) and criteria.slice_thickness_range == (0.0, 2.5)
+    assert criteria.phantom == "only" and criteria.time_point_days == (None, 30)
+    assert criteria.describe() == (
+        "getSimpleSearch(patient_age_range=(40.0, 60.5), slice_thickness_range=(0.0, 2.5), phantom='only', "
+        "time_point_event='Diagnosis', time_point_days=(None, 30))"
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "match"),
+    [
+        ({"patient_age_range": (60, 40)}, r"patient_age_range starts after it ends: 60 > 40"),
+        ({"patient_age_range": (-1, 40)}, r"patient_age_range\[0\] must not be negative"),
+        ({"patient_age_range": ("forty", 60)}, r"patient_age_range\[0\] must be a number of years"),
+        ({"patient_age_range": 40}, "patient_age_range must be a pair"),
+        ({"patient_age_range": (40,)}, "patient_age_range must be a pair"),
+        ({"pixel_spacing_range": (0.5, True)}, r"pixel_spacing_range\[1\] must be a number of mm"),
+        ({"pixel_spacing_range": (0.5, float("nan"))}, r"pixel_spacing_range\[1\] must be a number of mm"),
+        ({"slice_thickness_range": (5, 1)}, "slice_thickness_range starts after it ends"),
+        ({"slice_thickness_range": "1-5"}, "slice_thickness_range must be a pair"),
+        ({"description": "   "}, "description is empty"),
+        ({"description": ["t1"]}, "description must be a string"),
+        ({"phantom": "yes"}, "phantom must be 'exclude' or 'only'"),
+        ({"phantom": True}, "phantom must be 'exclude' or 'only'"),
+        ({"time_point_event": "Diagnosis"}, "time_point_event and time_point_days go together"),
+        ({"time_point_days": (0, 30)}, "time_point_event and time_point_days go together"),
+        ({"time_point_event": "D", "time_point_days": (0, 30)}, "two characters at least"),
+        ({"time_point_event": "Diagnosis", "time_point_days": (None, None)}, "needs a from or a to day"),
+        ({"time_point_event": "Diagnosis", "time_point_days": (30, 0)}, "time_point_days starts after it ends"),
+        ({"time_point_event": "Diagnosis", "time_point_days": (0.5, 3)}, r"time_point_days\[0\] must be a whole"),
+    ],
+)
+def test_bad_new_criteria_are_refused_naming_the_field(given, match):
+    with pytest.raises(TciaBadRequestError, match=match):
+        SimpleSearch(**given)
+
+
 def test_describe_names_only_what_was_given():
     text = SimpleSearch(collections="TCGA-GBM", series_instance_uids=[UID]).describe()
     assert text == f"getSimpleSearch(collections=['TCGA-GBM'], series_instance_uids=['{UID}'])"

@@ -133,11 +133,18 @@ def test_simple_search_to_storage_in_every_format(emulator, run_operator, tmp_pa
 
 def test_simple_search_templated_criteria(emulator, run_operator):
     op = TciaGetSimpleSearchOperator(
-        task_id="s", collections="{{ params.collection }}", date_range=("{{ params.start }}", "2002-12-31")
+        task_id="s",
+        collections="{{ params.collection }}",
+        date_range=("{{ params.start }}", "2002-12-31"),
+        patient_age_range=("{{ params.age }}", "70"),
+        description="{{ params.words }}",
     )
-    op.render_template_fields({"params": {"collection": "TCGA-GBM", "start": "2001-01-01"}})
+    op.render_template_fields({"params": {"collection": "TCGA-GBM", "start": "2001-01-01", "age": "60", "words": "t1"}})
     assert {r["PatientID"] for r in run_operator(op)} == {"TCGA-06-6701"}
-    assert posts(emulator, "getSimpleSearch")[0]["fromDate1"] == "01-01-2001"
+    form = posts(emulator, "getSimpleSearch")[0]
+    assert form["fromDate1"] == "01-01-2001"
+    assert (form["criteriaType2"], form["from2"], form["to2"]) == ("PatientAgeRangeCriteria", "60", "70")
+    assert (form["criteriaType3"], form["value3"]) == ("DescriptionCriteria", "t1")
 
 
 def test_simple_search_no_results_is_empty(emulator, run_operator, tmp_path):
