@@ -104,16 +104,27 @@ AIRFLOW_VERSION = _airflow_version()
 AIRFLOW_V_3_0_PLUS = AIRFLOW_VERSION >= (3, 0, 0)
 AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION >= (3, 3, 0)
 
-EVENT_SCHEDULING_NEEDS = (
-    "event-driven scheduling (AssetWatcher with TciaNewStudiesEventTrigger) needs Airflow 3.0 or later; "
-    "on Airflow 2.11 wait for new studies with TciaNewStudiesSensor (deferrable) in a scheduled DAG instead"
-)
+#: Each event trigger, and the deferrable sensor a scheduled DAG uses instead on Airflow 2.11.
+SENSOR_FOR_TRIGGER = {
+    "TciaNewStudiesEventTrigger": ("new studies", "TciaNewStudiesSensor"),
+    "TciaUpdatedSeriesEventTrigger": ("new or revised series", "TciaUpdatedSeriesSensor"),
+}
+
+
+def event_scheduling_needs(trigger: str | None = None) -> str:
+    """Why an asset watcher cannot run here, and what to use instead (for ``trigger``, or for each trigger)."""
+    named = [trigger] if trigger in SENSOR_FOR_TRIGGER else list(SENSOR_FOR_TRIGGER)
+    instead = " or ".join(f"for {SENSOR_FOR_TRIGGER[t][0]} with {SENSOR_FOR_TRIGGER[t][1]}" for t in named)
+    return (
+        f"event-driven scheduling (AssetWatcher with {' or '.join(named)}) needs Airflow 3.0 or later; "
+        f"on Airflow 2.11 wait {instead} (deferrable) in a scheduled DAG instead"
+    )
 
 
 def require_event_scheduling(what: str) -> None:
     """Raise :class:`TciaFeatureUnavailableError` naming ``what`` where Airflow has no asset watchers."""
     if not AIRFLOW_V_3_0_PLUS:
-        raise TciaFeatureUnavailableError(f"{what}: {EVENT_SCHEDULING_NEEDS}")
+        raise TciaFeatureUnavailableError(f"{what}: {event_scheduling_needs(what)}")
 
 
 if TYPE_CHECKING or AIRFLOW_V_3_0_PLUS:  # (type checkers see Airflow 3's; make lint runs on the newest)

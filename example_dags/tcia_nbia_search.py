@@ -3,7 +3,8 @@
 Needs a ``tcia`` connection with ``api=nbia`` (TCIA's current API; a legacy connection refuses both tasks before
 anything is sent):
 
-* ``search``: getSimpleSearch with typed criteria (a collection, modalities, a study-date window from templates),
+* ``search``: getSimpleSearch with typed criteria (a collection, modalities, a window of release dates from
+  templates),
   every page of patients, one row per series, written as JSON Lines under ``params.output_root`` — a
   ``{path, format, rows, bytes}`` summary goes to XCom;
 * ``series``: getSeries of the collection's chosen patient, rows to XCom;
@@ -39,8 +40,8 @@ with DAG(
     catchup=False,
     params={
         "collection": Param("TCGA-GBM", type="string", description="The collection to search"),
-        "studies_from": Param("1990-01-01", type="string", description="Study dates from (YYYY-MM-DD)"),
-        "studies_to": Param("2010-12-31", type="string", description="Study dates to (YYYY-MM-DD)"),
+        "released_from": Param("2010-01-01", type="string", description="Series released from (YYYY-MM-DD)"),
+        "released_to": Param("2015-12-31", type="string", description="Series released until (YYYY-MM-DD)"),
         "patient_id": Param("TCGA-08-0244", type="string", description="A patient whose series' metadata to get"),
         "output_root": Param(OUTPUT_ROOT, type="string", description="Object storage URL to write under"),
     },
@@ -53,7 +54,7 @@ with DAG(
         task_id="search",
         collections="{{ params.collection }}",
         modalities=["MR", "CT"],
-        date_range=("{{ params.studies_from }}", "{{ params.studies_to }}"),
+        date_range=("{{ params.released_from }}", "{{ params.released_to }}"),  # (TCIA's release dates)
         page_size=2,  # (small, to show the paging; NBIA's portal asks hundreds at a time)
         output_path=f"{out}/search.jsonl",
     )

@@ -10,9 +10,8 @@ with 500 without them). Sorting is ``ResultSetSorter``'s (an unknown field sorts
 ``resultSet[start:start + size]``; a ``start`` beyond the result is NBIA's 500.
 
 Each criterion is matched as ``DICOMQueryHandlerImpl`` writes its HQL (see
-:mod:`airflow_provider_tcia.api.simple_search` for the semantics and the files), but for one: the date range
-is on the study date (NBIA's is on the series' *release* date; the example DAGs' tests still expect study
-dates); the age on the study's PatientAge in whole years; pixel spacing and slice thickness on what the
+:mod:`airflow_provider_tcia.api.simple_search` for the semantics and the files): the date range on the
+series' release date; the age on the study's PatientAge in whole years; pixel spacing and slice thickness on what the
 series' DICOM files carry (:attr:`~.dicom.SeriesTemplate.pixel_spacing_mm`, ``slice_thickness_mm`` — a
 projection image has no SliceThickness and never matches); the description's words on the study description,
 series description and protocol name; phantoms on the patient's ``Phantom``; exclude-commercial on the
@@ -330,10 +329,8 @@ def _admits(data: Dataset, criteria: _Criteria, s: Series, patient: Patient) -> 
             return False
     study = data.study(s.study_instance_uid)
     if criteria.date_range is not None:
-        # (NBIA compares series.dateReleased; the emulator still the study date: docs/emulator.md, Limits)
-        first_day, last_day = criteria.date_range
-        day = study.study_date if study else None
-        if day is None or not first_day <= day <= last_day:
+        first_day, last_day = criteria.date_range  # (series.dateReleased, as NBIA's processDateRange)
+        if not first_day <= s.released <= last_day:
             return False
     if criteria.phantom == "2" and patient.phantom != "YES":
         return False

@@ -20,7 +20,7 @@ def test_nbia_search_example(airflow_db, tcia_emulator, use_emulator, tmp_path):
     asked = tcia_emulator.requests()  # (the run's, before the checks below ask again)
     values = xcoms(dag_run)
     expected = hook.get_simple_search(
-        SimpleSearch(collections="TCGA-GBM", modalities=["MR", "CT"], date_range=("1990-01-01", "2010-12-31"))
+        SimpleSearch(collections="TCGA-GBM", modalities=["MR", "CT"], date_range=("2010-01-01", "2015-12-31"))
     )
     assert values[("search", -1)]["rows"] == len(expected) and values[("search", -1)]["format"] == "jsonl"
     series = hook.get_series(collection="TCGA-GBM", patient_id="TCGA-08-0244")

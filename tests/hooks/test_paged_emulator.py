@@ -153,7 +153,9 @@ def test_simple_search_fetches_every_page_the_request_log_shows_each(nbia, emula
 
 
 def test_simple_search_criteria_combine(nbia):
-    dated = nbia.get_simple_search(SimpleSearch(collections="TCGA-GBM", date_range=("2001-01-01", "2002-12-31")))
+    # (release dates, as NBIA's: TCGA-06-6701's first study was released in 2014, the others' series in 2011,
+    # 2016 and 2019)
+    dated = nbia.get_simple_search(SimpleSearch(collections="TCGA-GBM", date_range=("2014-01-01", "2015-12-31")))
     assert {r["PatientID"] for r in dated} == {"TCGA-06-6701"}
     both = nbia.get_simple_search(SimpleSearch(collections="LIDC-IDRI", modalities=["CT", "DX"], all_modalities=True))
     assert {r["PatientID"] for r in both} == {"LIDC-IDRI-0001"}

@@ -116,7 +116,7 @@ def test_simple_search_to_xcom_every_page(emulator, run_operator):
 def test_simple_search_to_storage_in_every_format(emulator, run_operator, tmp_path, fmt):
     target = tmp_path / f"search.{fmt}"
     op = TciaGetSimpleSearchOperator(
-        task_id="s", collections="TCGA-GBM", date_range=["1990-01-01", "2005-12-31"], output_path=str(target)
+        task_id="s", collections="TCGA-GBM", date_range=["2010-01-01", "2016-12-31"], output_path=str(target)
     )
     summary = run_operator(op)
     assert summary["rows"] > 0 and summary["format"] == fmt
@@ -135,14 +135,14 @@ def test_simple_search_templated_criteria(emulator, run_operator):
     op = TciaGetSimpleSearchOperator(
         task_id="s",
         collections="{{ params.collection }}",
-        date_range=("{{ params.start }}", "2002-12-31"),
+        date_range=("{{ params.start }}", "2015-12-31"),  # (release dates)
         patient_age_range=("{{ params.age }}", "70"),
         description="{{ params.words }}",
     )
-    op.render_template_fields({"params": {"collection": "TCGA-GBM", "start": "2001-01-01", "age": "60", "words": "t1"}})
+    op.render_template_fields({"params": {"collection": "TCGA-GBM", "start": "2014-01-01", "age": "60", "words": "t1"}})
     assert {r["PatientID"] for r in run_operator(op)} == {"TCGA-06-6701"}
     form = posts(emulator, "getSimpleSearch")[0]
-    assert form["fromDate1"] == "01-01-2001"
+    assert form["fromDate1"] == "01-01-2014"
     assert (form["criteriaType2"], form["from2"], form["to2"]) == ("PatientAgeRangeCriteria", "60", "70")
     assert (form["criteriaType3"], form["value3"]) == ("DescriptionCriteria", "t1")
 
