@@ -222,7 +222,7 @@ def series_metadata_row(s: Series, data: Dataset) -> Row:
     patient = data.patient(s.collection, s.patient_id)
     study = data.study(s.study_instance_uid)
     template = data.template(s)
-    spacing = str(template.attributes.get("PixelSpacing") or "0.7").split("\\")[0]
+    thickness = template.slice_thickness_mm  # (what the served files carry, as the search reads it)
     row: Row = {
         "PatientID": s.patient_id,
         "PatientName": patient.patient_name if patient else None,
@@ -233,8 +233,8 @@ def series_metadata_row(s: Series, data: Dataset) -> Row:
         "SpeciesDescription": patient.species_description if patient else None,
         "StudyID": study.study_id if study else None,
         "SeriesNumber": _series_number_text(s),
-        "PixelSpacing(mm)-Row": f"{float(spacing):.6f}",
-        "SliceThickness(mm)": "2.500000",
+        "PixelSpacing(mm)-Row": f"{template.pixel_spacing_mm:.6f}",
+        "SliceThickness(mm)": None if thickness is None else f"{thickness:.6f}",
     }
     for column in SERIES_METADATA_COLUMNS:
         if column not in row:

@@ -247,6 +247,17 @@ def test_post_get_series_metadata_answers_csv(emu, http):
     assert http.post(url, data={"list": "1.2.3"}, timeout=10).content == b""
 
 
+def test_series_metadata_spacing_and_thickness_are_those_of_the_served_files(emu, http):
+    """getSeriesMetadata's PixelSpacing(mm)-Row and SliceThickness(mm) say what the series' DICOM carries (what
+    getDicomTags reads from its first image, and what the simple search's range criteria select on)."""
+    url = emu.url + f"{NBIA_V4}/getSeriesMetadata"
+    for uid in (LUNG4D_SERIES, GBM_SERIES):
+        row = http.post(url, data={"list": uid, "format": "json"}, timeout=10).json()[0]
+        tags = {t["name"]: t["data"] for t in get(http, emu, f"{NBIA_V4}/getDicomTags", SeriesUID=uid).json()}
+        assert float(row["PixelSpacing(mm)-Row"]) == pytest.approx(float(tags["PixelSpacing"].split("\\")[0]))
+        assert float(row["SliceThickness(mm)"]) == pytest.approx(float(tags["SliceThickness"]))
+
+
 def test_v1_get_series_metadata_has_spaced_keys(emu, http):
     (row,) = get(http, emu, f"{NBIA_V1}/getSeriesMetaData", SeriesInstanceUID=LIDC_DX).json()
     assert row["Series UID"] == LIDC_DX and row["Subject ID"] == "LIDC-IDRI-0001"
