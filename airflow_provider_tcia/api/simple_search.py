@@ -427,12 +427,7 @@ def _flag(name: str, value: object) -> bool:
 def _date_range(value: object) -> tuple[dt.date, dt.date] | None:
     if value is None:
         return None
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise TciaBadRequestError(f"date_range must be a pair (from, to), not {shown(value)}")
-    pair = list(value)
-    if len(pair) != 2:
-        raise TciaBadRequestError(f"date_range must be a pair (from, to), not {len(pair)} values {shown(value)}")
-    start, end = (_plain(parse_date(v, param=f"date_range[{i}]")) for i, v in enumerate(pair))
+    start, end = (_plain(parse_date(v, param=f"date_range[{i}]")) for i, v in enumerate(_pair("date_range", value)))
     if start > end:
         raise TciaBadRequestError(f"date_range starts after it ends: {start.isoformat()} > {end.isoformat()}")
     return start, end

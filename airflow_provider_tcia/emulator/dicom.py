@@ -213,9 +213,13 @@ class SeriesTemplate:
         return location, (location - middle) / (self.phantom().extent_mm / 2)
 
     @cached_property
+    def _spacing(self) -> float:
+        """The phantom's field of view over the image's shorter side, in mm per pixel."""
+        return self.phantom().field_of_view_mm / min(self.rows, self.columns)
+
+    @cached_property
     def _pixel_spacing_text(self) -> str:
-        spacing = self.phantom().field_of_view_mm / min(self.rows, self.columns)
-        return f"{_ds(spacing)}\\{_ds(spacing)}"
+        return f"{_ds(self._spacing)}\\{_ds(self._spacing)}"
 
     @property
     def pixel_spacing_mm(self) -> float:
@@ -268,8 +272,7 @@ class SeriesTemplate:
     @cached_property
     def _corner(self) -> str:
         """ImagePositionPatient's x and y: the top left pixel, the field of view centred on the patient."""
-        spacing = self.phantom().field_of_view_mm / min(self.rows, self.columns)
-        return f"{_ds(-spacing * self.columns / 2)}\\{_ds(-spacing * self.rows / 2)}"
+        return f"{_ds(-self._spacing * self.columns / 2)}\\{_ds(-self._spacing * self.rows / 2)}"
 
     @property
     def pixel_length(self) -> int:
