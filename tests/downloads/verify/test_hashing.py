@@ -1,9 +1,12 @@
 """Hashing on worker threads (one series at a time): the same report as inline, whatever the timing; a bad CRC
-caught; where ``md5hashes.csv`` vouches for a file, its CRC-32 is not computed."""
+caught; where ``md5hashes.csv`` vouches for a file, its CRC-32 is not computed; the workers run below the
+priority of the thread that receives the body."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 
 import pytest
 
@@ -31,13 +34,19 @@ def worker_speed(request, monkeypatch):
 
         from airflow_provider_tcia.downloads.verify import hashing
 
-        update = hashing._Hashing.update
+        init = hashing._Hashing.__init__
 
-        def slow_update(self, data):
-            time.sleep(0.002)
-            update(self, data)
+        def slow_init(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            fast = self.feed
 
-        monkeypatch.setattr(hashing._Hashing, "update", slow_update)
+            def slow_feed(data):
+                time.sleep(0.002)
+                fast(data)
+
+            self.feed = slow_feed
+
+        monkeypatch.setattr(hashing._Hashing, "__init__", slow_init)
     return request.param
 
 
@@ -78,3 +87,41 @@ def test_where_md5hashes_csv_vouches_for_a_file_its_crc_is_not_computed(shape, w
     assert all(e.crc_checked for e in report.entries if e not in big)  # small and sidecar files: CRC-32 as ever
     assert any("except the" in check and "md5hashes.csv instead" in check for check in report.checks)
     check_contents(report, expected_count=6, require_md5=True)
+
+
+def _nice(thread_id: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, thread_id)
+
+
+def test_hash_workers_run_below_the_receiving_threads_priority():
+    """On Linux the nice value is a thread's own: the workers raise theirs by NICENESS, nothing else changes."""
+    assert HashWorkers.NICENESS == 5
+    here = threading.get_native_id()
+    before = _nice(here)
+    with HashWorkers(2) as workers:
+        workers.drain()  # (past it, each worker has started, and set its priority first)
+        niceness = [_nice(thread.native_id) for thread in workers._threads]
+    assert niceness == [min(19, before + 5)] * 2
+    assert _nice(here) == before  # the receiving thread, and so the process, keep theirs
+    assert _nice(os.getpid()) == _nice(here)
+
+
+def test_hash_workers_keep_their_priority_with_niceness_0(monkeypatch):
+    monkeypatch.setattr(HashWorkers, "NICENESS", 0)
+    before = _nice(threading.get_native_id())
+    with HashWorkers(2) as workers:
+        workers.drain()
+        assert [_nice(thread.native_id) for thread in workers._threads] == [before] * 2
+
+
+def test_the_md5_alone_is_fed_without_a_python_frame():
+    """Where only the MD5 is computed (md5hashes.csv vouches for the file), the worker calls the digest's own
+    update; the digest is the same as computing both."""
+    data = os.urandom(300_000)
+    with HashWorkers(2) as workers:
+        alone, both = workers.start(True, crc=False), workers.start(True, crc=True)
+    assert alone.feed == alone.md5.update and both.feed == both.update
+    for hashing in (alone, both):
+        hashing.feed(data[:100_000])
+        hashing.feed(memoryview(data)[100_000:])
+    assert alone.md5.hexdigest() == both.md5.hexdigest() == hashlib.md5(data).hexdigest()
