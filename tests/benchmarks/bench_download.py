@@ -170,18 +170,19 @@ def child_tcia_utils(base: str, uids: list[str], out: str, as_zip: bool, workers
 
 def child_parts(conn: str, uid: str, out: str) -> dict[str, Any]:
     """Where a verified download's client CPU goes: the same body through the hook, read only (into one
-    reused buffer), then also written, then also MD5-hashed inline — each CPU per byte, in this one process, the
+    reused buffer of the engine's size), then also written, then also MD5-hashed inline — each CPU per byte, in this one process, the
     median of 3 rounds of the three."""
     import hashlib
     import logging
 
     os.environ["AIRFLOW_CONN_TCIA_DEFAULT"] = conn
+    from airflow_provider_tcia.downloads.series import READ_BUFFER
     from airflow_provider_tcia.hooks.tcia import TciaHook
 
     logging.disable(logging.INFO)
     hook = TciaHook()
     _ = hook.config, hook.session
-    buffer = bytearray(1 << 20)
+    buffer = bytearray(READ_BUFFER)  # (the engine's buffer size)
     view = memoryview(buffer)
     costs: dict[str, list[float]] = {"read": [], "write": [], "md5": []}
     for stage in ("read", "write", "md5") * 3:
