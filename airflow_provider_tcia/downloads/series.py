@@ -66,8 +66,10 @@ READ_BUFFER = 2 << 20
 #: Read buffers of one download when its hashes are computed on worker threads (bounds the memory in flight:
 #: 8 MiB).
 PIPELINE_DEPTH = 4
-#: Threads computing CRC-32s and MD5s when one series downloads at a time.
-HASH_WORKERS = 2
+#: Threads computing CRC-32s and MD5s when one series downloads at a time; the receiving thread hashes its share
+#: itself (:attr:`HashWorkers.BACKLOG`). One measured faster than two on two shared cores (docs/downloads.md,
+#: "Benchmarks").
+HASH_WORKERS = 1
 
 
 @dataclass
@@ -414,8 +416,9 @@ class SeriesDownloader:
     ) -> ZipReport:
         """Stream the body to its temporary place (``zip_tmp``, or extracted to ``data_tmp``) while checking it;
         the report of a complete zip."""
-        # One series at a time: CRC-32s and MD5s on two worker threads (entry by entry) while this one receives,
-        # writes and follows the zip's structure. Several series at once keep both cores busy without them.
+        # One series at a time: CRC-32s and MD5s on a worker thread (entry by entry) while this one receives,
+        # writes, follows the zip's structure and hashes what the worker cannot keep up with. Several series at
+        # once keep both cores busy without it.
         what, extract, spool = job.what, job.extract, job.spool
         workers = HashWorkers(HASH_WORKERS) if self._pipelined and not spool else None
         verifier = None

@@ -19,12 +19,15 @@ if TYPE_CHECKING:
 
 
 class HashWorkers:
-    """Computes the CRC-32 and MD5 of large entries on worker threads, so one download keeps both cores busy
-    (zlib and hashlib release the GIL on large buffers): both are sequential within a file, but the files of a
-    series are independent, so each entry goes to one worker, the workers taking entries in turn. The worker
-    that finishes an entry checks its CRC-32 against the zip's; the verifier waits for the workers (and
-    raises what they found) before it reads the central directory and in
-    :meth:`~airflow_provider_tcia.downloads.verify.zipstream.StreamingZipVerifier.finish`.
+    """Computes the CRC-32 and MD5 of large entries on worker threads while the caller receives the body, so one
+    download keeps both cores busy (zlib and hashlib release the GIL on large buffers): both are sequential
+    within a file, but the files of a series are independent, so each entry goes to one worker — the one with
+    the least left to hash — or, when every worker has more than :attr:`BACKLOG` bytes waiting, to nobody:
+    :meth:`start` returns None and the caller hashes that entry itself. The caller then does its share of the
+    hashing instead of waiting for the workers to free its buffers, and the work spreads over the cores by
+    itself, whatever else runs on them. The worker that finishes an entry checks its CRC-32 against the zip's;
+    the verifier waits for the workers (and raises what they found) before it reads the central directory and
+    in :meth:`~airflow_provider_tcia.downloads.verify.zipstream.StreamingZipVerifier.finish`.
 
     The verifier hands over slices of the chunks it is fed; a caller that reuses its buffers calls
     :meth:`after` once a chunk is fed, with what gives the buffer back: it runs once every slice handed over so
@@ -41,7 +44,17 @@ class HashWorkers:
     #: 0 leaves them as they are.
     NICENESS = 5
 
-    def __init__(self, workers: int = 2) -> None:
+    #: Bytes handed to a worker and not yet hashed above which :meth:`start` leaves the next entry to the
+    #: caller. About one and a half of the download's read buffers: the worker always has the next buffer's
+    #: slices waiting, and the caller hashes rather than waits for a buffer. Measured on two shared cores
+    #: (docs/downloads.md, "Benchmarks"): one worker with this share goes faster than two that hash everything.
+    BACKLOG = 3 << 20
+
+    def __init__(self, workers: int = 1) -> None:
+        self._queued = [0] * workers
+        """Bytes handed to each worker (written by the caller's thread only)."""
+        self._hashed = [0] * workers
+        """Bytes each worker has hashed (written by that worker only)."""
         self._queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(workers)]
         self._pending = [False] * workers
         self._turn = 0
@@ -53,21 +66,28 @@ class HashWorkers:
         for thread in self._threads:
             thread.start()
 
-    def start(self, compute_md5: bool, crc: bool = True) -> _Hashing:
+    def start(self, compute_md5: bool, crc: bool = True) -> _Hashing | None:
         """The running digests of the next entry (its CRC-32 only if ``crc``), and the worker that computes
-        them."""
-        worker = self._turn
-        self._turn = (worker + 1) % len(self._queues)
+        them: the one with the least waiting (in turn where they tie); None if each has more than
+        :attr:`BACKLOG` bytes waiting — the caller then hashes the entry itself."""
+        count = len(self._queues)
+        waiting = [queued - hashed for queued, hashed in zip(self._queued, self._hashed, strict=True)]
+        worker = min(range(count), key=lambda i: (waiting[i], (i - self._turn) % count))
+        if waiting[worker] > self.BACKLOG:
+            return None
+        self._turn = (worker + 1) % count
         return _Hashing(worker, hashlib.md5(usedforsecurity=False) if compute_md5 else None, crc)
 
     def update(self, hashing: _Hashing, data: bytes | memoryview) -> None:
-        self._queues[hashing.worker].put((hashing.feed, data))
+        size = len(data)
+        self._queues[hashing.worker].put((hashing.feed, data, size))
+        self._queued[hashing.worker] += size
         self._pending[hashing.worker] = True
 
     def finish(self, hashing: _Hashing, entry: ZipEntry, check: Callable[[int], None]) -> None:
         """Once the worker has hashed everything before: set ``entry.crc32`` and ``entry.md5``, and call
         ``check`` with the CRC-32 (it raises if it is not the zip's)."""
-        self._queues[hashing.worker].put((hashing.finish, (entry, check)))
+        self._queues[hashing.worker].put((hashing.finish, (entry, check), 0))
         self._pending[hashing.worker] = True
 
     def after(self, callback: Callable[[], object]) -> None:
@@ -80,7 +100,7 @@ class HashWorkers:
             return
         countdown = _Countdown(len(busy), callback)
         for i in busy:
-            self._queues[i].put((_Countdown.arrive, countdown))
+            self._queues[i].put((_Countdown.arrive, countdown, 0))
             self._pending[i] = False
 
     def drain(self) -> None:
@@ -88,7 +108,7 @@ class HashWorkers:
         done = threading.Event()
         countdown = _Countdown(len(self._queues), done.set)
         for i, q in enumerate(self._queues):  # (each queue is in order: past its marker, it is done)
-            q.put((_Countdown.arrive, countdown))
+            q.put((_Countdown.arrive, countdown, 0))
             self._pending[i] = False
         done.wait()
         self.raise_error()
@@ -111,12 +131,14 @@ class HashWorkers:
 
     def _work(self, jobs: queue.SimpleQueue) -> None:
         _lower_own_priority(self.NICENESS)
+        hashed, index = self._hashed, self._queues.index(jobs)
         while (job := jobs.get()) is not None:
-            function, argument = job
+            function, argument, size = job
             try:
                 function(argument)
             except BaseException as err:  # (raised on the verifier's thread; countdowns must still arrive)
                 self._errors.append(err)
+            hashed[index] += size
 
 
 def _lower_own_priority(step: int) -> None:

@@ -135,6 +135,7 @@ class _Entry:
         "name",
         "out",
         "size",
+        "wants_crc",
         "zip64",
     )
 
@@ -153,6 +154,8 @@ class _Entry:
         """A ``hashlib.md5`` object, or None."""
         self.hashing: _Hashing | None = None
         """Its CRC-32 and MD5 computed by :class:`HashWorkers` (None: inline, in ``crc`` and ``md5``)."""
+        self.wants_crc = True
+        """Whether its CRC-32 is computed (not where md5hashes.csv vouches for it: its MD5 is checked)."""
         self.out: IO[bytes] | None = None
         self.listing: bytearray | None = None
         self.dicom: DicomStructureChecker | None = None
@@ -192,8 +195,9 @@ class StreamingZipVerifier:
         headers only, so it costs little).
     :param crc_covered_by_md5: the caller requires ``md5hashes.csv`` to list every DICOM file
         (:func:`~airflow_provider_tcia.downloads.verify.contents.check_contents` with ``require_md5=True``): the
-        DICOM entries hashed on ``hash_workers`` get their MD5 only, not their CRC-32 — a CRC-32 mismatch would
-        fail the MD5 too, so computing both costs CPU and catches nothing more. Their
+        DICOM entries get their MD5 only, not their CRC-32 — a CRC-32 mismatch would fail the MD5 too, so
+        computing both costs CPU and catches nothing more (an entry followed by a data descriptor keeps its
+        CRC-32: with stored data, its end is found by it). Their
         :attr:`ZipEntry.crc_checked` is ``False`` (``crc32`` is the zip's); ``check_contents`` refuses such a
         report without a listing that covers them.
     """
@@ -358,13 +362,14 @@ class StreamingZipVerifier:
         entry = _Entry(name, flags, method, crc, csize, size, zip64)
         if self.compute_md5:
             entry.md5 = hashlib.md5(usedforsecurity=False)
+        # (an entry followed by a data descriptor keeps its CRC-32, and is hashed here: its end is found by it)
+        entry.wants_crc = entry.has_descriptor or not (self.crc_covered_by_md5 and is_dicom_name(name))
         if posixpath.basename(name).lower() == MD5_LISTING:
             entry.listing = bytearray()
         elif self.hash_workers is not None and not entry.has_descriptor and size >= HashWorkers.MIN_ENTRY:
-            # (an entry whose end is found by its CRC, after a data descriptor, is hashed inline)
-            skip_crc = self.crc_covered_by_md5 and is_dicom_name(name)
-            entry.hashing = self.hash_workers.start(self.compute_md5, crc=not skip_crc)
-            entry.md5 = None
+            entry.hashing = self.hash_workers.start(self.compute_md5, crc=entry.wants_crc)  # (None: hash it here)
+            if entry.hashing is not None:
+                entry.md5 = None
         if self.sink is not None and not name.endswith("/"):
             entry.out = self.sink.open(name)
         if self.check_dicom and is_dicom_name(name):
@@ -404,7 +409,8 @@ class StreamingZipVerifier:
             assert workers is not None  # (an entry is hashed on workers only when there are some)
             workers.update(entry.hashing, data)
         else:
-            entry.crc = zlib.crc32(data, entry.crc)
+            if entry.wants_crc:
+                entry.crc = zlib.crc32(data, entry.crc)
             if entry.md5 is not None:
                 entry.md5.update(data)
         if entry.out is not None:
@@ -550,7 +556,7 @@ class StreamingZipVerifier:
 
     def _finish_entry(self) -> None:
         entry = self._current
-        if entry.hashing is None:
+        if entry.hashing is None and entry.wants_crc:
             self._check_crc(entry.name, entry.expected_crc, entry.crc)
         if entry.size != entry.expected_size or entry.compressed != entry.expected_csize:
             raise self._error(
@@ -571,7 +577,7 @@ class StreamingZipVerifier:
         done = ZipEntry(
             entry.name, entry.size, entry.compressed, entry.crc, entry.md5.hexdigest() if entry.md5 else None
         )
-        if entry.hashing is not None and not entry.hashing.wants_crc:
+        if not entry.wants_crc:
             done.crc32, done.crc_checked = entry.expected_crc, False  # (the central directory must agree)
             self._crc_skipped += 1
         if entry.hashing is not None:

@@ -1,6 +1,7 @@
-"""Hashing on worker threads (one series at a time): the same report as inline, whatever the timing; a bad CRC
-caught; where ``md5hashes.csv`` vouches for a file, its CRC-32 is not computed; the workers run below the
-priority of the thread that receives the body."""
+"""Hashing on worker threads (one series at a time): the same report as inline, whatever the timing and
+whoever hashes each entry (a worker, or the caller when the workers are behind); a bad CRC caught; where
+``md5hashes.csv`` vouches for a file, its CRC-32 is not computed; an entry goes to the worker with the least
+waiting; the workers run below the priority of the thread that receives the body."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from airflow_provider_tcia.downloads.verify.contents import check_contents
 from airflow_provider_tcia.downloads.verify.hashing import HashWorkers
+from airflow_provider_tcia.downloads.verify.zipstream import StreamingZipVerifier
 from airflow_provider_tcia.exceptions import ZipVerificationError
 from tests.downloads.verify.zips import (
     BIG_FILES,
@@ -69,6 +71,75 @@ def test_hash_workers_give_the_inline_report(shape, chunk, worker_speed):
     check_contents(report, expected_count=6, require_md5=True)
 
 
+@pytest.fixture
+def counted_starts(monkeypatch):
+    """How many entries :meth:`HashWorkers.start` gave a worker, and how many it left to the caller."""
+    counts = {"worker": 0, "caller": 0}
+    start = HashWorkers.start
+
+    def counting_start(self, *args, **kwargs):
+        hashing = start(self, *args, **kwargs)
+        counts["worker" if hashing is not None else "caller"] += 1
+        return hashing
+
+    monkeypatch.setattr(HashWorkers, "start", counting_start)
+    return counts
+
+
+@pytest.mark.parametrize(("backlog", "on_worker"), [(-1, 0), (0, 1), (300_000, 3)])
+@pytest.mark.parametrize("shape", ["stored", "deflated", "stored+zip64"])
+def test_entries_the_caller_hashes_give_the_same_report(shape, backlog, on_worker, monkeypatch, counted_starts):
+    """Whoever hashes an entry — the worker, or the caller once the worker has more than BACKLOG bytes waiting
+    (-1: the caller hashes every entry) — the report is the inline one, and no DICOM file's CRC-32 is computed
+    where md5hashes.csv vouches for it. The worker is held until the whole zip is fed, so what waits for it is
+    known: the five large entries are 139, 147, 155, 163 and 171 kB, up to the central directory."""
+    monkeypatch.setattr(HashWorkers, "BACKLOG", backlog)
+    files = {**BIG_FILES, "md5hashes.csv": md5_listing(BIG_FILES)}
+    data = make_zip(files, **SHAPES[shape])
+    inline = feed(data, 65536, crc_covered_by_md5=True).finish()
+    gate = threading.Event()
+    with HashWorkers(1) as workers:
+        workers._queues[0].put((threading.Event.wait, gate, 0))
+        verifier = StreamingZipVerifier(what="getImage('1.2.3')", hash_workers=workers, crc_covered_by_md5=True)
+        central = central_offset(data)  # (before the central directory the verifier waits for the worker)
+        verifier.feed(data[:central])
+        gate.set()
+        verifier.feed(data[central:])
+        report = verifier.finish()
+    assert counted_starts == {"worker": on_worker, "caller": 5 - on_worker}
+    assert report.entries == inline.entries
+    assert report.checks == inline.checks
+    dicom = [e for e in report.entries if e.is_dicom]
+    assert len(dicom) == 6 and not any(e.crc_checked for e in dicom)
+    assert all(e.crc_checked for e in report.entries if not e.is_dicom)  # LICENSE, md5hashes.csv: CRC-32 as ever
+    check_contents(report, expected_count=6, require_md5=True)
+
+
+def test_an_entry_goes_to_the_worker_with_the_least_waiting(monkeypatch):
+    """Least waiting first (in turn where they tie); none once every worker has more than BACKLOG waiting."""
+    monkeypatch.setattr(HashWorkers, "BACKLOG", 4000)
+    gates = [threading.Event(), threading.Event()]
+    with HashWorkers(2) as workers:
+        for queue_, gate in zip(
+            workers._queues, gates, strict=True
+        ):  # (hold both workers: nothing they get is hashed yet)
+            queue_.put((threading.Event.wait, gate, 0))
+        first, second = workers.start(True, crc=False), workers.start(True, crc=False)
+        assert (first.worker, second.worker) == (0, 1)  # a tie: in turn
+        workers.update(first, b"x" * 5000)
+        assert workers.start(True, crc=False).worker == 1  # worker 0 has 5,000 bytes waiting, worker 1 none
+        workers.update(second, b"y" * 3000)
+        assert workers.start(True, crc=False).worker == 1  # 3,000 < 5,000
+        workers.update(second, b"y" * 2000)
+        assert workers.start(True, crc=False) is None  # both above 4,000: the caller hashes this one
+        for gate in gates:
+            gate.set()
+        workers.drain()
+        assert workers.start(True, crc=False) is not None  # all hashed: nothing waits any more
+    assert first.md5.hexdigest() == hashlib.md5(b"x" * 5000).hexdigest()
+    assert second.md5.hexdigest() == hashlib.md5(b"y" * 5000).hexdigest()
+
+
 @pytest.mark.parametrize("where", ["00000002.dcm", "00000005.dcm"])
 def test_hash_workers_catch_a_bad_crc(where, worker_speed):
     data = bytearray(make_zip(BIG_FILES))
@@ -82,9 +153,9 @@ def test_where_md5hashes_csv_vouches_for_a_file_its_crc_is_not_computed(shape, w
     files = {**BIG_FILES, "md5hashes.csv": md5_listing(BIG_FILES)}
     with HashWorkers(2) as workers:
         report = covered_report(make_zip(files, **SHAPES[shape]), workers)
-    big = [e for e in report.entries if e.is_dicom and e.size >= HashWorkers.MIN_ENTRY]
-    assert big and not any(e.crc_checked for e in big)  # the zip's own CRC kept, not recorded as computed
-    assert all(e.crc_checked for e in report.entries if e not in big)  # small and sidecar files: CRC-32 as ever
+    dicom = [e for e in report.entries if e.is_dicom]
+    assert len(dicom) == 6 and not any(e.crc_checked for e in dicom)  # the zip's own CRC kept, not recorded as computed
+    assert all(e.crc_checked for e in report.entries if e not in dicom)  # sidecar files: CRC-32 as ever
     assert any("except the" in check and "md5hashes.csv instead" in check for check in report.checks)
     check_contents(report, expected_count=6, require_md5=True)
 
