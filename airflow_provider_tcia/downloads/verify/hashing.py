@@ -60,7 +60,7 @@ class HashWorkers:
         self._turn = 0
         self._errors: list[BaseException] = []
         self._threads = [
-            threading.Thread(target=self._work, args=(q,), name=f"tcia-hash-{i}", daemon=True)
+            threading.Thread(target=self._work, args=(i, q), name=f"tcia-hash-{i}", daemon=True)
             for i, q in enumerate(self._queues)
         ]
         for thread in self._threads:
@@ -129,9 +129,9 @@ class HashWorkers:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _work(self, jobs: queue.SimpleQueue) -> None:
+    def _work(self, index: int, jobs: queue.SimpleQueue) -> None:
         _lower_own_priority(self.NICENESS)
-        hashed, index = self._hashed, self._queues.index(jobs)
+        hashed = self._hashed
         while (job := jobs.get()) is not None:
             function, argument, size = job
             try:
