@@ -78,8 +78,9 @@ FORM_FIELDS = {
     ),
     "getManifestFromPatientStudySeries": ("patientIDs", "studyUIDs", "seriesUIDs", "anyOrAll", "includeAnnotation"),
 }  # fmt: skip
-#: What NBIA's GetManifestForSimpleSearch and GetManifestFromPatientStudySeries answer with (the other two:
-#: text/plain).
+#: What NBIA's GetManifestForSimpleSearch and GetManifestFromPatientStudySeries answer with. (The emulator answers
+#: the other two as text/plain, though NBIA's v4 GetManifestText and GetManifestForCollection @918664d7 set this
+#: type too: not changed here.)
 SEARCH_MANIFEST_TYPE = "application/x-nbia-manifest-file"
 #: How GetManifestFromPatientStudySeries splits each of its list fields (Java's ``split("\\s*,\\s*")``).
 _LIST_SEPARATOR = re.compile(r"\s*,\s*")
