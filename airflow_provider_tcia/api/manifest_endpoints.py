@@ -17,6 +17,12 @@ from the same objects.
   patients: we ask :data:`SIMPLE_SEARCH_SIZE` from 0, as tcia_utils does), keeps the patients the caller may see,
   resolves the matching series' database keys to SeriesInstanceUIDs and writes the manifest as
   ``manifest-<milliseconds>.tcia`` with ``includeAnnotation=false`` always: it reads no ``includeAnnotation``.
+* ``getManifestFromPatientStudySeries`` — form ``patientIDs``, ``studyUIDs``, ``seriesUIDs`` (each one field,
+  comma-separated), ``anyOrAll``, ``includeAnnotation`` (``true`` when left out or empty). NBIA's server lists
+  every series of *any* of the patients, studies or series given (one OR over the three lists), whatever
+  ``anyOrAll`` says (read, never used); a field of fewer than two characters counts as not given, and nothing
+  given lists every series it holds (:mod:`airflow_provider_tcia.emulator.manifests` has the details and
+  paths). The operator sends ``patientIDs`` and/or ``studyUIDs`` only, never an empty or one-character field.
 """
 
 from __future__ import annotations
@@ -59,7 +65,22 @@ MANIFEST_FOR_SIMPLE_SEARCH = _manifest_endpoint(
     "A .tcia manifest of the series a getSimpleSearch matches (includeAnnotation=false always)",
     SIMPLE_SEARCH_PARAMS,
 )
-MANIFEST_ENDPOINTS = {e.name: e for e in (MANIFEST_TEXT, MANIFEST_FOR_COLLECTION, MANIFEST_FOR_SIMPLE_SEARCH)}
+MANIFEST_FROM_PATIENT_STUDY_SERIES = _manifest_endpoint(
+    "getManifestFromPatientStudySeries",
+    "get_manifest_from_patient_study_series",
+    "A .tcia manifest of every series of any of the patients, studies and series given (their union)",
+    (
+        Param("patient_ids", "patientIDs", description="PatientIDs, comma-separated, in one field"),
+        Param("study_instance_uids", "studyUIDs", description="StudyInstanceUIDs, comma-separated, in one field"),
+        Param("series_instance_uids", "seriesUIDs", description="SeriesInstanceUIDs, comma-separated, in one field"),
+        Param("any_or_all", "anyOrAll", description="Read but ignored by NBIA: the three lists are always ORed"),
+        _ANNOTATION,
+    ),
+)
+MANIFEST_ENDPOINTS = {
+    e.name: e
+    for e in (MANIFEST_TEXT, MANIFEST_FOR_COLLECTION, MANIFEST_FOR_SIMPLE_SEARCH, MANIFEST_FROM_PATIENT_STUDY_SERIES)
+}
 #: The ``size`` (patients) sent to getManifestForSimpleSearch, from ``start`` 0: NBIA writes only that page's series,
 #: so one page larger than any search's result (tcia_utils sends the same).
 SIMPLE_SEARCH_SIZE = 1_000_000

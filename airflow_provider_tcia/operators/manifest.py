@@ -2,8 +2,9 @@
 storage, atomically, for NBIA Data Retriever, tcia_utils or this provider's download operator (``manifest=``).
 
 On an NBIA connection the manifest is NBIA's own, from its manifest endpoints (getManifestForCollection,
-getManifestText, getManifestForSimpleSearch); on the legacy API it is built here in the same layout
-(ManifestMaker's), from getSeries for a collection (a simple search, which that API lacks, is refused there).
+getManifestText, getManifestForSimpleSearch, getManifestFromPatientStudySeries); on the legacy API it is built here
+in the same layout (ManifestMaker's), from getSeries for a collection or for patients and studies (a simple
+search, which that API lacks, is refused there).
 Either way every line is checked as it streams through (:mod:`airflow_provider_tcia.downloads.tcia_manifest`) and
 nothing appears at the output path unless the whole manifest was written.
 """
@@ -14,19 +15,20 @@ import contextlib
 import dataclasses
 import itertools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_tcia.api.endpoints import Endpoint
 from airflow_provider_tcia.api.manifest_endpoints import (
     MANIFEST_FOR_COLLECTION,
     MANIFEST_FOR_SIMPLE_SEARCH,
+    MANIFEST_FROM_PATIENT_STUDY_SERIES,
     MANIFEST_TEXT,
     SIMPLE_SEARCH_SIZE,
 )
 from airflow_provider_tcia.api.retry import retry_call
 from airflow_provider_tcia.api.simple_search import SimpleSearch
-from airflow_provider_tcia.api.uids import shown
+from airflow_provider_tcia.api.uids import check_uid, shown
 from airflow_provider_tcia.compat import BaseOperator, ObjectStoragePath
 from airflow_provider_tcia.downloads.inputs import dedupe, refs_from_file, refs_from_value, series_file
 from airflow_provider_tcia.downloads.tcia_manifest import (
@@ -50,17 +52,26 @@ from airflow_provider_tcia.task_errors import fail_fast
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: The inputs, exactly one of which is given.
-SOURCES = ("collection", "series_instance_uids", "series_from", "simple_search")
+#: The inputs: exactly one of them is given, except that patient_ids and study_instance_uids may go together
+#: (NBIA's getManifestFromPatientStudySeries lists the series of any of them: their union).
+SOURCES = ("collection", "series_instance_uids", "series_from", "simple_search", "patient_ids", "study_instance_uids")
+_TOGETHER = ("patient_ids", "study_instance_uids")
 
 
 @dataclasses.dataclass(frozen=True)
 class _Source:
-    """What the manifest lists, checked: exactly one of the three is set (``series_from`` gives ``uids``)."""
+    """What the manifest lists, checked: one of collection, uids (``series_from`` gives them too), search, or
+    patients and studies (both set, one of them possibly empty)."""
 
     collection: str | None = None
     uids: list[str] | None = None
     search: SimpleSearch | None = None
+    patients: list[str] | None = None
+    studies: list[str] | None = None
+
+    @property
+    def by_patient_or_study(self) -> bool:
+        return self.patients is not None and self.studies is not None
 
 
 class TciaWriteManifestOperator(BaseOperator):
@@ -82,9 +93,16 @@ class TciaWriteManifestOperator(BaseOperator):
       ``"{{ params.search | tojson }}"``) — NBIA: getManifestForSimpleSearch with getSimpleSearch's form, every
       patient in one page (``start`` 0, ``size`` 1,000,000, as tcia_utils asks); legacy API: refused (it has no
       simple search).
+    * ``patient_ids`` and/or ``study_instance_uids``: every series of any of those patients (in every
+      collection) and studies — their union, as NBIA computes it (its ``anyOrAll`` field is read and never used,
+      so it is not offered) — NBIA: getManifestFromPatientStudySeries (``patientIDs`` / ``studyUIDs``, each one
+      comma-separated field); legacy API: getSeries once per PatientID and per StudyInstanceUID. Each takes a
+      value, a list, or rows (getPatient's ``PatientId``/``PatientID``, getPatientStudy's ``StudyInstanceUID``).
+      Series UIDs stay with ``series_instance_uids`` (NBIA's getManifestText).
 
-    Given UIDs and criteria are checked (DICOM UIDs, repeats dropped; criteria as SimpleSearch checks them) before
-    anything is sent; NBIA's answer is read as it streams and every line of it checked; nothing is left at
+    Given UIDs, patient IDs and criteria are checked (DICOM UIDs; a PatientID neither empty nor holding a comma,
+    which NBIA's server splits on; repeats dropped; criteria as SimpleSearch checks them) before anything is
+    sent; NBIA's answer is read as it streams and every line of it checked; nothing is left at
     ``output_path`` when anything fails. A manifest with no series fails the task. Read it back with
     ``TciaDownloadSeriesOperator(manifest=<output_path or this task's XCom>)`` or tcia_utils'
     ``nbia.manifestToList``.
@@ -98,6 +116,8 @@ class TciaWriteManifestOperator(BaseOperator):
     :param series_instance_uids: see above. Templated.
     :param series_from: see above. Templated.
     :param simple_search: see above. Templated (a mapping's values are rendered).
+    :param patient_ids: see above. Templated.
+    :param study_instance_uids: see above. Templated.
     :param include_annotation: the manifest's ``includeAnnotation`` (whether NBIA Data Retriever fetches the
         series' annotations too). NBIA's getManifestForSimpleSearch always answers ``includeAnnotation=false``
         (its server hard-codes it and reads no such field); the manifest written from a simple search keeps this
@@ -112,9 +132,16 @@ class TciaWriteManifestOperator(BaseOperator):
         "series_instance_uids",
         "series_from",
         "simple_search",
+        "patient_ids",
+        "study_instance_uids",
         "tcia_conn_id",
     )
-    template_fields_renderers = {"series_instance_uids": "json", "simple_search": "json"}
+    template_fields_renderers = {
+        "series_instance_uids": "json",
+        "simple_search": "json",
+        "patient_ids": "json",
+        "study_instance_uids": "json",
+    }
     ui_color = "#d5f5e3"
 
     def __init__(
@@ -125,6 +152,8 @@ class TciaWriteManifestOperator(BaseOperator):
         series_instance_uids: Any = None,
         series_from: Any = None,
         simple_search: SimpleSearch | Mapping[str, Any] | str | None = None,
+        patient_ids: Any = None,
+        study_instance_uids: Any = None,
         include_annotation: bool = True,
         tcia_conn_id: str = TciaHook.default_conn_name,
         **kwargs: Any,
@@ -135,6 +164,8 @@ class TciaWriteManifestOperator(BaseOperator):
         self.series_instance_uids = series_instance_uids
         self.series_from = series_from
         self.simple_search = simple_search
+        self.patient_ids = patient_ids
+        self.study_instance_uids = study_instance_uids
         self.include_annotation = include_annotation
         self.tcia_conn_id = tcia_conn_id
 
@@ -168,13 +199,19 @@ class TciaWriteManifestOperator(BaseOperator):
             raise TciaBadRequestError(f"output_path={shown(value)}: {err}") from None
 
     def _checked_source(self) -> _Source:
-        """The collection, the UIDs (checked, without repeats) or the search criteria (checked)."""
+        """The collection, the UIDs (checked, without repeats), the search criteria (checked) or the patients and
+        studies (checked, without repeats)."""
         given = [name for name in SOURCES if getattr(self, name) is not None]
-        if len(given) != 1:
+        if len({"patients and studies" if name in _TOGETHER else name for name in given}) != 1:
             raise TciaBadRequestError(
                 "give exactly one of collection, series_instance_uids (UIDs or getSeries rows), series_from (the "
-                "file getSeries wrote) and simple_search (getSimpleSearch's criteria); "
-                f"got {' and '.join(given) or 'none'}"
+                "file getSeries wrote), simple_search (getSimpleSearch's criteria) and patient_ids and/or "
+                f"study_instance_uids (their series); got {' and '.join(given) or 'none'}"
+            )
+        if given[0] in _TOGETHER:
+            return _Source(
+                patients=_checked_ids(self.patient_ids, "patient_ids"),
+                studies=_checked_ids(self.study_instance_uids, "study_instance_uids"),
             )
         if self.collection is not None:
             if not isinstance(self.collection, str) or not self.collection.strip():
@@ -197,11 +234,17 @@ class TciaWriteManifestOperator(BaseOperator):
 
     def _write_locally(self, hook: TciaHook, path: ObjectStoragePath, fmt: str, source: _Source) -> int:
         collection, uids = source.collection, source.uids
+        queries: list[dict[str, str | None]] = [{"collection": collection}]
+        if source.by_patient_or_study:
+            queries = [{"patient_id": p} for p in source.patients or ()]
+            queries += [{"study_instance_uid": s} for s in source.studies or ()]
 
         def write() -> int:
-            listed = _series_of(hook, collection) if uids is None else iter(uids)
+            listed = _series_of(hook, queries) if uids is None else iter(uids)
             with atomic_writer(path) as fh:
                 count = write_manifest(fh, fmt, listed, self._header(path))
+                if count == 0 and source.by_patient_or_study:
+                    raise TciaBadRequestError(f"getSeries lists no series of {_named(source)}: nothing to write")
                 if count == 0:
                     raise TciaBadRequestError(f"collection {collection!r} has no series (getSeries): nothing to write")
             return count
@@ -246,6 +289,10 @@ class TciaWriteManifestOperator(BaseOperator):
         annotation = "true" if self.include_annotation else "false"
         if source.search is not None:  # (getManifestForSimpleSearch reads no includeAnnotation)
             return MANIFEST_FOR_SIMPLE_SEARCH, source.search.form(start=0, size=SIMPLE_SEARCH_SIZE)
+        if source.by_patient_or_study:
+            lists = [("patientIDs", source.patients), ("studyUIDs", source.studies)]
+            form = [(field, _list_field(values)) for field, values in lists if values]
+            return MANIFEST_FROM_PATIENT_STUDY_SERIES, [*form, ("includeAnnotation", annotation)]
         if source.uids is None:
             return MANIFEST_FOR_COLLECTION, [("collection", str(source.collection)), ("includeAnnotation", annotation)]
         return MANIFEST_TEXT, [*(("list", uid) for uid in source.uids), ("includeAnnotation", annotation)]
@@ -271,8 +318,57 @@ def _checked_search(value: Any) -> SimpleSearch:
     return SimpleSearch.from_mapping(value)
 
 
+def _checked_ids(value: Any, what: str) -> list[str]:
+    """``patient_ids`` / ``study_instance_uids`` as a list without repeats (empty when not given): a value, a
+    list, or rows (getPatient's ``PatientId``/``PatientID``, getPatientStudy's ``StudyInstanceUID``)."""
+    if value is None:
+        return []
+    keys = ("PatientID", "PatientId") if what == "patient_ids" else ("StudyInstanceUID",)
+    items = [value] if isinstance(value, (str, int, Mapping)) else value
+    if isinstance(items, (bytes, bytearray)) or not isinstance(items, Iterable):
+        raise TciaBadRequestError(f"{what} must be a value, a list of them or rows, not {type(value).__name__}")
+    out: list[str] = []
+    for i, item in enumerate(items):
+        where = what if items is not value else f"{what}[{i}]"
+        if isinstance(item, Mapping):
+            found = [item[k] for k in keys if item.get(k) not in (None, "")]
+            if not found:
+                raise TciaBadRequestError(f"{where} is a row without {' or '.join(keys)}: {shown(dict(item))}")
+            item = found[0]
+        if isinstance(item, int) and not isinstance(item, bool) and what == "patient_ids":
+            item = str(item)  # a numeric PatientID rendered as a native object
+        if not isinstance(item, str):
+            raise TciaBadRequestError(f"{where} must be a string, not {type(item).__name__} {shown(item)}")
+        if what == "study_instance_uids":
+            text = check_uid(item, where)
+        elif not item.strip():
+            raise TciaBadRequestError(f"{where} is an empty string; give a PatientID or leave it out")
+        elif "," in item:
+            raise TciaBadRequestError(
+                f"{where}={shown(item)} holds a comma: NBIA's getManifestFromPatientStudySeries splits its patients "
+                "on commas, so this PatientID cannot be asked for"
+            )
+        else:
+            text = item.strip()
+        if text not in out:
+            out.append(text)
+    if not out:
+        raise TciaBadRequestError(f"{what} is empty: there is nothing to write; give a value or leave it out")
+    return out
+
+
+def _list_field(values: list[str]) -> str:
+    """One comma-separated list field of getManifestFromPatientStudySeries. NBIA ignores a field shorter than two
+    characters (and with no field left lists every series it holds): a lone one-character value goes twice."""
+    text = ",".join(values)
+    return text if len(text) > 1 else f"{text},{text}"
+
+
 def _named(source: _Source) -> str:
     """The source, for a message about an empty manifest."""
+    if source.by_patient_or_study:
+        named = [f"{what} {shown(v)}" for what, v in (("patients", source.patients), ("studies", source.studies)) if v]
+        return " and ".join(named)
     if source.search is not None:
         return f"{source.search.describe()} (it matches no series this connection may see)"
     if source.uids is None:
@@ -280,11 +376,13 @@ def _named(source: _Source) -> str:
     return "the series sent"
 
 
-def _series_of(hook: TciaHook, collection: str | None) -> Iterator[str]:
-    """The SeriesInstanceUIDs getSeries lists for ``collection``, as they stream, without repeats."""
+def _series_of(hook: TciaHook, queries: Iterable[Mapping[str, str | None]]) -> Iterator[str]:
+    """The SeriesInstanceUIDs getSeries lists for each of ``queries`` in turn (``{"collection": …}``,
+    ``{"patient_id": …}`` …), as they stream, without repeats."""
     seen: set[str] = set()
-    for row in hook.iter_rows("getSeries", collection=collection):
-        uid = str(row.get("SeriesInstanceUID") or "")
-        if uid not in seen:
-            seen.add(uid)
-            yield uid
+    for query in queries:
+        for row in hook.iter_rows("getSeries", **query):
+            uid = str(row.get("SeriesInstanceUID") or "")
+            if uid not in seen:
+                seen.add(uid)
+                yield uid
