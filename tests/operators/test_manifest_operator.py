@@ -47,6 +47,20 @@ def uids_in(url: str) -> list[str]:
     return [r.series_instance_uid for r in iter_manifest(*manifest_file(url))]
 
 
+def read_back(run_operator, manifest: dict, tmp_path) -> tuple[list[str], list[dict]]:
+    """The series the manifest written at ``tmp_path/round.tcia`` lists as tcia_utils' ``manifestToList`` reads
+    it, and our download operator's summaries of them (downloaded from it, into ``tmp_path/data``)."""
+    from tcia_utils import nbia
+
+    by_tcia_utils = nbia.manifestToList(str(tmp_path / "round.tcia"))
+    downloaded = run_operator(
+        TciaDownloadSeriesOperator(
+            task_id="download", manifest=manifest, destination=f"file://{tmp_path}/data", progress_interval=0
+        )
+    )
+    return by_tcia_utils, downloaded
+
+
 # --- the emulator's manifest endpoints, as NBIA answers them -----------------------------------------------
 def test_the_emulator_serves_nbia_manifests_as_text_in_manifest_makers_order(tcia_emulator):
     uids = publish(tcia_emulator)
@@ -151,20 +165,13 @@ def test_a_manifest_from_a_file_getseries_wrote(tcia_emulator, use_emulator, run
 def test_round_trip_our_download_operator_and_tcia_utils_read_the_same_series(
     tcia_emulator, use_emulator, run_operator, tmp_path, api, source
 ):
-    from tcia_utils import nbia
-
     use_emulator(tcia_emulator, api)
     uids = publish(tcia_emulator, series=2)
     url = f"file://{tmp_path}/round.tcia"
     kwargs = {"collection": COLLECTION} if source == "collection" else {"series_instance_uids": uids}
     manifest = run_operator(writer(output_path=url, **kwargs))
 
-    by_tcia_utils = nbia.manifestToList(str(tmp_path / "round.tcia"))
-    downloaded = run_operator(
-        TciaDownloadSeriesOperator(
-            task_id="download", manifest=manifest, destination=f"file://{tmp_path}/data", progress_interval=0
-        )
-    )
+    by_tcia_utils, downloaded = read_back(run_operator, manifest, tmp_path)
     by_us = [r["series_instance_uid"] for r in downloaded]
     assert by_tcia_utils == by_us == uids_in(url)
     assert sorted(by_us) == sorted(uids) and all(r["verified"] for r in downloaded)

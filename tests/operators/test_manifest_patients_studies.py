@@ -9,9 +9,16 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_tcia.compat import AirflowFailException
-from airflow_provider_tcia.operators.download import TciaDownloadSeriesOperator
 from airflow_provider_tcia.storage import as_path
-from tests.operators.test_manifest_operator import APIS, HEADER_KEYS, endpoints, lines_of, uids_in, writer
+from tests.operators.test_manifest_operator import (
+    APIS,
+    HEADER_KEYS,
+    endpoints,
+    lines_of,
+    read_back,
+    uids_in,
+    writer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -161,19 +168,12 @@ def test_templated_patients_and_studies_are_rendered_then_checked(tcia_emulator,
 def test_round_trip_our_download_operator_and_tcia_utils_read_the_series_get_series_lists(
     tcia_emulator, use_emulator, run_operator, tmp_path, api
 ):
-    from tcia_utils import nbia
-
     hook = use_emulator(tcia_emulator, api)
     data = publish(tcia_emulator)
     url = f"file://{tmp_path}/round.tcia"
     manifest = run_operator(writer(output_path=url, patient_ids=["MW-P2"], study_instance_uids=data["b_study"]))
 
-    by_tcia_utils = nbia.manifestToList(str(tmp_path / "round.tcia"))
-    downloaded = run_operator(
-        TciaDownloadSeriesOperator(
-            task_id="download", manifest=manifest, destination=f"file://{tmp_path}/data", progress_interval=0
-        )
-    )
+    by_tcia_utils, downloaded = read_back(run_operator, manifest, tmp_path)
     by_us = [r["series_instance_uid"] for r in downloaded]
     assert by_tcia_utils == by_us == uids_in(url)
     assert sorted(by_us) == sorted(get_series_union(hook, ["MW-P2"], data["b_study"]))
