@@ -233,8 +233,8 @@ class TciaWriteManifestOperator(BaseOperator):
         return TciaManifestHeader(databasket_id=path.name, include_annotation=bool(self.include_annotation))
 
     def _write_locally(self, hook: TciaHook, path: ObjectStoragePath, fmt: str, source: _Source) -> int:
-        collection, uids = source.collection, source.uids
-        queries: list[dict[str, str | None]] = [{"collection": collection}]
+        uids = source.uids
+        queries: list[dict[str, str | None]] = [{"collection": source.collection}]
         if source.by_patient_or_study:
             queries = [{"patient_id": p} for p in source.patients or ()]
             queries += [{"study_instance_uid": s} for s in source.studies or ()]
@@ -243,10 +243,8 @@ class TciaWriteManifestOperator(BaseOperator):
             listed = _series_of(hook, queries) if uids is None else iter(uids)
             with atomic_writer(path) as fh:
                 count = write_manifest(fh, fmt, listed, self._header(path))
-                if count == 0 and source.by_patient_or_study:
-                    raise TciaBadRequestError(f"getSeries lists no series of {_named(source)}: nothing to write")
                 if count == 0:
-                    raise TciaBadRequestError(f"collection {collection!r} has no series (getSeries): nothing to write")
+                    raise TciaBadRequestError(f"getSeries lists no series of {_named(source)}: nothing to write")
             return count
 
         # A getSeries body cut off part-way starts the manifest over (nothing was published).
